@@ -1,0 +1,257 @@
+//! Verification of signed Canvas Live Events.
+//!
+//! With "Sign Payload" on, Canvas posts a compact JWS (RS256) whose claims carry the event; the
+//! key is chosen by the `kid` header from a JWKS that serves the previous, current and next key
+//! (keys rotate monthly, canvas.md A3). This module owns that check and nothing else: it never
+//! parses the event itself.
+//!
+//! Only RS256 is accepted, decided from the header *before* any key is touched, so `alg: none`
+//! and algorithm confusion (an HS256 token "signed" with the public key as HMAC secret) are
+//! refused outright. An unknown `kid` makes the verifier refetch the JWKS, at most once per
+//! `min_refresh`, so a rotation is picked up at once while a flood of forged `kid`s cannot make
+//! it hammer the JWKS host.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use tokio::sync::{Mutex, RwLock};
+
+/// Why a signed body was refused. [`Rejection::reason`] gives a stable label for metrics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("not a compact JWS: {0}")]
+    Malformed(String),
+    #[error("algorithm {0:?} is not allowed (only RS256)")]
+    AlgorithmNotAllowed(String),
+    #[error("JWS header has no kid")]
+    MissingKid,
+    #[error("no signing key with kid {0:?} in the JWKS")]
+    UnknownKid(String),
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("token expired")]
+    Expired,
+    #[error("token not yet valid")]
+    NotYetValid,
+}
+
+impl Rejection {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Malformed(_) => "malformed",
+            Rejection::AlgorithmNotAllowed(_) => "algorithm_not_allowed",
+            Rejection::MissingKid => "missing_kid",
+            Rejection::UnknownKid(_) => "unknown_kid",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::Expired => "expired",
+            Rejection::NotYetValid => "not_yet_valid",
+        }
+    }
+}
+
+/// The outcome of verification: our failure to get keys is not the sender's fault, so it is
+/// kept apart from [`Rejection`] (the receiver answers 503 and Canvas retries).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("signing keys unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+/// A body whose signature checked out.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub kid: String,
+    pub claims: serde_json::Value,
+}
+
+/// Where signing keys come from.
+#[derive(Debug, Clone)]
+pub enum JwksSource {
+    /// Fetched over HTTP(S), e.g. Instructure's published JWKS.
+    Url {
+        url: String,
+        client: reqwest::Client,
+    },
+    /// A fixed set, e.g. read from a file by `coursewire decode --jwks`.
+    Fixed(JwkSet),
+}
+
+impl JwksSource {
+    async fn fetch(&self) -> Result<JwkSet, String> {
+        match self {
+            JwksSource::Fixed(set) => Ok(set.clone()),
+            JwksSource::Url { url, client } => {
+                let response = client
+                    .get(url)
+                    .send()
+                    .await
+                    .map_err(|e| format!("GET {url}: {e}"))?;
+                if !response.status().is_success() {
+                    return Err(format!("GET {url}: HTTP {}", response.status()));
+                }
+                response
+                    .json::<JwkSet>()
+                    .await
+                    .map_err(|e| format!("GET {url}: not a JWKS: {e}"))
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, DecodingKey>,
+    fetched_at: Option<Instant>,
+}
+
+/// Verifies compact-JWS Live Events against a cached JWKS.
+pub struct Verifier {
+    source: JwksSource,
+    min_refresh: Duration,
+    leeway_seconds: u64,
+    check_expiry: bool,
+    cache: RwLock<KeyCache>,
+    /// Serialises refetches so concurrent requests with a new `kid` cause one fetch.
+    refresh: Mutex<()>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("source", &self.source)
+            .field("min_refresh", &self.min_refresh)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    pub fn new(source: JwksSource, min_refresh: Duration, leeway_seconds: u64) -> Self {
+        Self {
+            source,
+            min_refresh,
+            leeway_seconds,
+            check_expiry: true,
+            cache: RwLock::new(KeyCache::default()),
+            refresh: Mutex::new(()),
+        }
+    }
+
+    /// Checks signatures but not `exp`/`nbf`: for decoding captured deliveries after the fact.
+    pub fn ignoring_expiry(mut self) -> Self {
+        self.check_expiry = false;
+        self
+    }
+
+    /// Checks a compact JWS and returns its claims.
+    pub async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
+        let token = token.trim();
+        let kid = check_header(token)?;
+        let key = self.key_for(&kid).await?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.required_spec_claims.clear();
+        validation.validate_aud = false;
+        validation.validate_exp = self.check_expiry;
+        validation.validate_nbf = self.check_expiry;
+        validation.leeway = self.leeway_seconds;
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::InvalidSignature => Rejection::BadSignature,
+                ErrorKind::ExpiredSignature => Rejection::Expired,
+                ErrorKind::ImmatureSignature => Rejection::NotYetValid,
+                ErrorKind::InvalidAlgorithm => Rejection::AlgorithmNotAllowed("RS256?".into()),
+                _ => Rejection::Malformed(e.to_string()),
+            },
+        )?;
+        Ok(Verified {
+            kid,
+            claims: data.claims,
+        })
+    }
+
+    /// The key for `kid`, refetching the JWKS once if it is unknown and the last fetch is older
+    /// than `min_refresh`.
+    async fn key_for(&self, kid: &str) -> Result<DecodingKey, VerifyError> {
+        if let Some(key) = self.cache.read().await.keys.get(kid) {
+            return Ok(key.clone());
+        }
+        let _guard = self.refresh.lock().await;
+        {
+            // Another request may have refreshed while we waited for the lock.
+            let cache = self.cache.read().await;
+            if let Some(key) = cache.keys.get(kid) {
+                return Ok(key.clone());
+            }
+            if cache
+                .fetched_at
+                .is_some_and(|at| at.elapsed() < self.min_refresh)
+            {
+                return Err(Rejection::UnknownKid(kid.to_string()).into());
+            }
+        }
+        let set = self
+            .source
+            .fetch()
+            .await
+            .map_err(VerifyError::KeysUnavailable)?;
+        let keys = rsa_keys(&set);
+        tracing::info!(keys = keys.len(), "fetched Canvas Live Events signing keys");
+        let mut cache = self.cache.write().await;
+        cache.keys = keys;
+        cache.fetched_at = Some(Instant::now());
+        cache
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| Rejection::UnknownKid(kid.to_string()).into())
+    }
+}
+
+/// Reads the JWS header without trusting it: only RS256 with a `kid` goes further.
+fn check_header(token: &str) -> Result<String, Rejection> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Rejection::Malformed(
+            "expected three dot-separated parts".into(),
+        ));
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .map_err(|_| Rejection::Malformed("header is not base64url".into()))?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|_| Rejection::Malformed("header is not JSON".into()))?;
+    let alg = header
+        .get("alg")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| Rejection::Malformed("header has no alg".into()))?;
+    if alg != "RS256" {
+        return Err(Rejection::AlgorithmNotAllowed(alg.to_string()));
+    }
+    header
+        .get("kid")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .ok_or(Rejection::MissingKid)
+}
+
+/// The RSA keys of a JWKS by `kid`. Other key types are ignored: Canvas signs with RS256 only,
+/// and an `oct` key in the set must never become an HMAC secret.
+fn rsa_keys(set: &JwkSet) -> HashMap<String, DecodingKey> {
+    set.keys
+        .iter()
+        .filter(|jwk| matches!(jwk.algorithm, AlgorithmParameters::RSA(_)))
+        .filter_map(|jwk| {
+            let kid = jwk.common.key_id.clone()?;
+            let key = DecodingKey::from_jwk(jwk).ok()?;
+            Some((kid, key))
+        })
+        .collect()
+}

@@ -1,0 +1,49 @@
+//! The `coursewire` command line: parsing only; each command calls into the library.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "coursewire",
+    version,
+    about = "Canvas/Panopto integration hub: signed Live Events in, ordered change events out"
+)]
+pub struct Cli {
+    /// Configuration file (TOML); see `coursewire config print-default`.
+    #[arg(long, global = true, env = "COURSEWIRE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: webhooks, API, metrics.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Decode Live Events files into CloudEvents JSON, one per line.
+    Decode {
+        /// Files holding one Canvas or Caliper message (JSON) or one signed JWS; `-` is stdin.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Verify JWS input against this JWKS file.
+        #[arg(long)]
+        jwks: Option<PathBuf>,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the documented default configuration file.
+    PrintDefault,
+    /// Print the effective configuration (defaults, file, environment), secrets redacted.
+    Show,
+}

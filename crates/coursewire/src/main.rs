@@ -1,0 +1,80 @@
+//! The `coursewire` binary: parse the command line, load config, install tracing, run.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use coursewire::cli::{Cli, Command, ConfigAction};
+use coursewire::config::{Config, DEFAULT_FILE};
+use coursewire::{app, decode, store};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("coursewire: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("coursewire: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Config {
+            action: ConfigAction::PrintDefault,
+        } => {
+            print!("{DEFAULT_FILE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            action: ConfigAction::Show,
+        } => {
+            let config = Config::load(cli.config.as_deref())?;
+            println!("{config:#?}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Decode { files, jwks } => {
+            let mut out = std::io::stdout().lock();
+            let mut err = std::io::stderr();
+            match decode::run(&files, jwks.as_deref(), &mut out, &mut err).await {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(_) => Ok(ExitCode::FAILURE),
+            }
+        }
+        Command::Migrate => {
+            let config = Config::load(cli.config.as_deref())?;
+            init_tracing(&config.log.filter);
+            let store = store::open(config.database.url.expose()).await?;
+            store.migrate().await?;
+            store.close().await;
+            println!("migrations applied to {}", config.database.url);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => {
+            let config = Config::load(cli.config.as_deref())?;
+            init_tracing(&config.log.filter);
+            let listener = tokio::net::TcpListener::bind(config.server.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+            app::serve(config, listener, app::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

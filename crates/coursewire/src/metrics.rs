@@ -1,0 +1,142 @@
+//! Prometheus metrics, named `coursewire_<area>_<what>_<unit>`. One [`Metrics`] per process,
+//! shared by every part that counts something; `/metrics` renders it. Gauges that mirror the
+//! store (inbox depth) are refreshed at scrape time rather than tracked by hand, so they cannot
+//! drift from the truth.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::store::{InboxDepth, InboxStatus};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: String,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    pub events_received: Counter,
+    pub events_accepted: Counter,
+    pub events_duplicate: Counter,
+    pub events_quarantined: Counter,
+    pub events_rejected: Family<ReasonLabel, Counter>,
+    pub ingest_latency: Histogram,
+    pub ingest_batch_size: Histogram,
+    pub inbox_depth: Family<StatusLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let events_received = Counter::default();
+        let events_accepted = Counter::default();
+        let events_duplicate = Counter::default();
+        let events_quarantined = Counter::default();
+        let events_rejected = Family::<ReasonLabel, Counter>::default();
+        // 0.5 ms … ~1 s: an answer slower than that is already a problem for Canvas's 15 s budget.
+        let ingest_latency = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 12),
+        );
+        let ingest_batch_size = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(1.0, 2.0, 11),
+        );
+        let inbox_depth = Family::<StatusLabel, Gauge>::default();
+        registry.register(
+            "coursewire_ingest_events_received",
+            "Webhook requests received at /hooks/*",
+            events_received.clone(),
+        );
+        registry.register(
+            "coursewire_ingest_events_accepted",
+            "Events committed to the inbox as new",
+            events_accepted.clone(),
+        );
+        registry.register(
+            "coursewire_ingest_events_duplicate",
+            "Events already in the inbox (answered 2xx, stored once)",
+            events_duplicate.clone(),
+        );
+        registry.register(
+            "coursewire_ingest_events_quarantined",
+            "Verified events that could not be parsed, stored as quarantined",
+            events_quarantined.clone(),
+        );
+        registry.register(
+            "coursewire_ingest_events_rejected",
+            "Requests refused (401 failed verification, 413 too large, 503 keys unavailable)",
+            events_rejected.clone(),
+        );
+        registry.register(
+            "coursewire_ingest_latency_seconds",
+            "Time from request received to answer, including the group commit",
+            ingest_latency.clone(),
+        );
+        registry.register(
+            "coursewire_ingest_commit_batch_events",
+            "Events per inbox commit (group commit batch size)",
+            ingest_batch_size.clone(),
+        );
+        registry.register(
+            "coursewire_inbox_depth_events",
+            "Inbox rows by status",
+            inbox_depth.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            events_received,
+            events_accepted,
+            events_duplicate,
+            events_quarantined,
+            events_rejected,
+            ingest_latency,
+            ingest_batch_size,
+            inbox_depth,
+        }
+    }
+
+    pub fn rejected(&self, reason: &str) {
+        self.events_rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn set_inbox_depth(&self, depth: &InboxDepth) {
+        for status in InboxStatus::ALL {
+            self.inbox_depth
+                .get_or_create(&StatusLabel {
+                    status: status.as_str().to_string(),
+                })
+                .set(depth.get(status));
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &registry);
+        out
+    }
+}

@@ -1,0 +1,47 @@
+//! Migrations, embedded in the binary so `coursewire migrate` works wherever the binary is.
+//! Each backend has its own SQL files under `crates/coursewire/migrations/<backend>/`; sqlx's
+//! migrator records checksums, so an applied migration that was edited is refused at start.
+//! Never edit an applied migration: add a new one.
+
+use std::borrow::Cow;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+type Embedded = (i64, &'static str, &'static str);
+
+const SQLITE: &[Embedded] = &[(
+    1,
+    "inbox",
+    include_str!("../../migrations/sqlite/0001_inbox.sql"),
+)];
+
+const POSTGRES: &[Embedded] = &[(
+    1,
+    "inbox",
+    include_str!("../../migrations/postgres/0001_inbox.sql"),
+)];
+
+fn migrator(embedded: &[Embedded]) -> Migrator {
+    let migrations = embedded
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}
+
+pub fn sqlite() -> Migrator {
+    migrator(SQLITE)
+}
+
+pub fn postgres() -> Migrator {
+    migrator(POSTGRES)
+}

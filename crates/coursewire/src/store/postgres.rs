@@ -1,0 +1,159 @@
+//! PostgreSQL store: the production backend, shared by several coursewire processes. Unique
+//! constraints settle races between processes (a concurrent insert of the same dedup key waits
+//! for the first transaction and then does nothing).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::{
+    InboxDepth, InboxRow, InboxStatus, InsertOutcome, NewInboxEntry, RejectedRequest, Store,
+    StoreError, StoreResult, inbox_row, migrations, rejected_request,
+};
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        migrations::postgres().run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_inbox_batch(
+        &self,
+        entries: &[NewInboxEntry],
+    ) -> StoreResult<Vec<InsertOutcome>> {
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO inbox (source, dedup_key, received_at, event_name, event_time, \
+                 subject, body, headers, verification, status, status_reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (source, dedup_key) DO NOTHING RETURNING id",
+            )
+            .bind(&entry.source)
+            .bind(&entry.dedup_key)
+            .bind(entry.received_at_ms)
+            .bind(&entry.event_name)
+            .bind(entry.event_time_ms)
+            .bind(&entry.subject)
+            .bind(&entry.body)
+            .bind(&entry.headers)
+            .bind(&entry.verification)
+            .bind(entry.status.as_str())
+            .bind(&entry.status_reason)
+            .fetch_optional(&mut *tx)
+            .await?;
+            outcomes.push(match id {
+                Some(id) => InsertOutcome::Inserted { id },
+                None => InsertOutcome::Duplicate,
+            });
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn record_rejections(&self, rejected: &[RejectedRequest], cap: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for r in rejected {
+            sqlx::query(
+                "INSERT INTO rejected_requests \
+                 (received_at, source, reason, detail, remote_addr, body_prefix) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(r.received_at_ms)
+            .bind(&r.source)
+            .bind(&r.reason)
+            .bind(&r.detail)
+            .bind(&r.remote_addr)
+            .bind(&r.body_prefix)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "DELETE FROM rejected_requests WHERE id <= (SELECT MAX(id) FROM rejected_requests) - $1",
+        )
+        .bind(cap)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn inbox_depth(&self) -> StoreResult<InboxDepth> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM inbox GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut depth = InboxDepth::default();
+        for row in rows {
+            let status: String = row.try_get("status")?;
+            depth.set(InboxStatus::parse(&status)?, row.try_get("n")?);
+        }
+        Ok(depth)
+    }
+
+    async fn inbox_by_key(&self, source: &str, dedup_key: &str) -> StoreResult<Option<InboxRow>> {
+        let row = sqlx::query("SELECT * FROM inbox WHERE source = $1 AND dedup_key = $2")
+            .bind(source)
+            .bind(dedup_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| inbox_row(&r)).transpose()
+    }
+
+    async fn inbox_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<InboxRow>> {
+        let rows = sqlx::query("SELECT * FROM inbox WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(inbox_row).collect()
+    }
+
+    async fn recent_rejections(&self, limit: i64) -> StoreResult<Vec<RejectedRequest>> {
+        let rows = sqlx::query("SELECT * FROM rejected_requests ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rejected_request).collect()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,36 @@
+//! The HTTP surface: one axum router on one listener. Handlers are thin: they translate HTTP
+//! to the domain call and back, and own no behaviour of their own.
+
+mod health;
+mod hooks;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::ingest::CanvasIngest;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub canvas: Arc<CanvasIngest>,
+    pub max_body_bytes: usize,
+}
+
+pub fn router(state: AppState) -> Router {
+    let hooks = Router::new()
+        .route("/hooks/canvas", post(hooks::canvas))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes));
+    Router::new()
+        .merge(hooks)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .with_state(state)
+}

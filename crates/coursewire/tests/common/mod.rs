@@ -1,0 +1,300 @@
+//! Test harness shared by the integration tests: signing keys and a JWKS server that can
+//! rotate, a fresh store per test (a SQLite file or a new PostgreSQL database), and `TestApp`,
+//! the real service on port 0.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use axum::Router;
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use coursewire::config::{Config, DatabaseUrl};
+use coursewire::store::{self, Store};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// An RSA signing key as Canvas would hold it, with its public JWK.
+pub struct SigningKey {
+    pub kid: String,
+    pub private: rsa::RsaPrivateKey,
+    pub encoding: EncodingKey,
+    pub jwk: Value,
+}
+
+/// Four keys, made once per test binary: RSA key generation is slow.
+pub fn keys() -> &'static [SigningKey] {
+    static KEYS: OnceLock<Vec<SigningKey>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut rng = rand08::thread_rng();
+        (0..4)
+            .map(|i| {
+                let private = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("RSA keygen");
+                let der = private.to_pkcs1_der().expect("pkcs1 der");
+                let kid = format!("test-key-{i}");
+                let jwk = json!({
+                    "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+                    "n": URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
+                    "e": URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
+                });
+                SigningKey {
+                    kid,
+                    encoding: EncodingKey::from_rsa_der(der.as_bytes()),
+                    private,
+                    jwk,
+                }
+            })
+            .collect()
+    })
+}
+
+/// Signs `claims` as Canvas does: compact JWS, RS256, `kid` in the header.
+pub fn sign(claims: &Value, key: &SigningKey) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, claims, &key.encoding).expect("sign")
+}
+
+/// A JWKS endpoint whose key list tests can change (rotation) and whose fetches are counted.
+#[derive(Clone)]
+pub struct JwksServer {
+    pub url: String,
+    keys: Arc<RwLock<Vec<Value>>>,
+    pub fetches: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    pub async fn start(initial: &[&SigningKey]) -> Self {
+        let keys = Arc::new(RwLock::new(
+            initial.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>(),
+        ));
+        let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (k, f) = (keys.clone(), fetches.clone());
+        let app = Router::new().route(
+            "/jwks",
+            get(move || {
+                let (k, f) = (k.clone(), f.clone());
+                async move {
+                    f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    axum::Json(json!({"keys": *k.read().unwrap()}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url: format!("http://{addr}/jwks"),
+            keys,
+            fetches,
+        }
+    }
+
+    pub fn set_keys(&self, keys: &[&SigningKey]) {
+        *self.keys.write().unwrap() = keys.iter().map(|k| k.jwk.clone()).collect();
+    }
+
+    pub fn fetch_count(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Which backend a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database for one test. Dropping it leaves the files/database for post-mortem;
+/// the temp dir is removed with the process's temp cleanup.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The PostgreSQL server URL for tests, or None when not configured outside CI.
+/// Under `CI=true` a missing PostgreSQL is a failure, never a skip.
+pub fn postgres_server_url() -> Option<String> {
+    match std::env::var("COURSEWIRE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but COURSEWIRE_TEST_POSTGRES_URL is not set")
+        }
+        _ => {
+            eprintln!("COURSEWIRE_TEST_POSTGRES_URL not set: PostgreSQL test not run");
+            None
+        }
+    }
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let path: PathBuf = dir.path().join("coursewire.db");
+                Some(TestDb {
+                    url: format!("sqlite://{}", path.display()),
+                    _dir: Some(dir),
+                })
+            }
+            Backend::Postgres => {
+                let server = postgres_server_url()?;
+                let name = format!("cw_test_{}", uuid::Uuid::new_v4().simple());
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&server)
+                    .await
+                    .expect("connect to COURSEWIRE_TEST_POSTGRES_URL");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = server
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_string())
+                    .unwrap_or(server.clone());
+                Some(TestDb {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                })
+            }
+        }
+    }
+
+    pub async fn store(&self) -> Arc<dyn Store> {
+        let store = store::open(&self.url).await.expect("open store");
+        store.migrate().await.expect("migrate");
+        store
+    }
+}
+
+/// The real service on 127.0.0.1:0.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(db: TestDb, jwks_url: &str, allow_unsigned: bool) -> TestApp {
+        Self::spawn_with(db, jwks_url, |c| c.canvas.allow_unsigned = allow_unsigned).await
+    }
+
+    pub async fn spawn_with(
+        db: TestDb,
+        jwks_url: &str,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let mut config = Config::load_from(None, &[]).unwrap();
+        config.database.url = DatabaseUrl::new(db.url.clone());
+        config.canvas.jwks_url = jwks_url.to_string();
+        config.canvas.jwks_min_refresh_seconds = 60;
+        config.server.shutdown_grace_seconds = 5;
+        adjust(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(coursewire::app::serve(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        let client = coursewire::app::http_client().unwrap();
+        let base = format!("http://{addr}");
+        // Wait until it answers.
+        for _ in 0..200 {
+            if client.get(format!("{base}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        TestApp {
+            addr,
+            base,
+            db,
+            client,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub async fn post_canvas(
+        &self,
+        body: impl Into<reqwest::Body>,
+        content_type: &str,
+    ) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/hooks/canvas", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST /hooks/canvas");
+        let status = response.status().as_u16();
+        let json = response.json().await.unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    pub async fn post_signed(&self, envelope: &Value, key: &SigningKey) -> (u16, Value) {
+        self.post_canvas(sign(envelope, key), "application/jwt")
+            .await
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET");
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Graceful shutdown, as on SIGTERM; returns the serve result.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.expect("serve task panicked"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A Canvas-format enrollment event with distinct content per `n`.
+pub fn enrollment_event(n: u64) -> Value {
+    json!({
+        "metadata": {
+            "event_name": "enrollment_updated",
+            "event_time": format!("2026-09-01T10:{:02}:{:02}.{:03}Z", (n / 60000) % 60, (n / 1000) % 60, n % 1000),
+            "producer": "canvas",
+            "hostname": "canvas.test.edu",
+            "root_account_uuid": "ROOTUUID",
+            "root_account_id": "21070000000000001",
+            "request_id": format!("req-{n}"),
+            "context_type": "Course",
+            "context_id": "21070000000000565",
+        },
+        "body": {
+            "enrollment_id": format!("{}", 21070000000000000u64 + 40000 + n),
+            "course_id": "21070000000000565",
+            "course_section_id": "21070000000004811",
+            "user_id": format!("{}", 21070000000000000u64 + 20000 + n),
+            "user_name": format!("Student {n}"),
+            "type": "StudentEnrollment",
+            "workflow_state": "active",
+            "created_at": "2026-09-01T10:00:00Z",
+            "updated_at": "2026-09-01T10:00:00Z",
+            "limit_privileges_to_course_section": false
+        }
+    })
+}

@@ -1,0 +1,16 @@
+//! Panopto wire types: the JSON objects of REST v1 (`/Panopto/api/v1`, PascalCase, lists as
+//! `{"Results":[...]}`), the OAuth2 token response, and the few SOAP 4.6 messages that REST
+//! lacks (`SessionManagement.GetSessionsList`, whose `Session.State` is the only way to tell
+//! Processing from Complete). Shapes follow `shared/data/panopto/` and `reference/panopto.md`.
+//!
+//! This crate holds data shapes and their encodings only: no HTTP, no clock. The simulator
+//! serves these types and the coursewire client reads them, so both sides agree by
+//! construction. Deserialisation is lenient (unknown fields ignored, most fields optional)
+//! because Panopto leaves many members `null` depending on rights and site settings.
+
+pub mod rest;
+pub mod soap;
+pub mod xml;
+
+pub use rest::*;
+pub use soap::{SessionState, SoapError, SoapSession};

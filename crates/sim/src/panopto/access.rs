@@ -1,0 +1,187 @@
+//! Panopto credentials and rate limits. OAuth2 at `/Panopto/oauth2/connect/token` with the
+//! password grant (the service user) and the refresh grant; tokens live one simulated hour;
+//! command-line tokens never expire. Each API client is limited to 5 requests a second, 100
+//! a minute and 5,000 an hour in real time (sliding windows), then gets 429.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha20Rng;
+
+use crate::config::{PanoptoLimits, SimConfig};
+
+#[derive(Debug)]
+struct Token {
+    client: String,
+    expires_ms: i64,
+}
+
+#[derive(Debug)]
+struct State {
+    static_tokens: BTreeSet<String>,
+    tokens: BTreeMap<String, Token>,
+    refresh: BTreeMap<String, String>,
+    windows: BTreeMap<String, VecDeque<Instant>>,
+    rng: ChaCha20Rng,
+}
+
+#[derive(Debug)]
+pub struct PanoptoAccess {
+    state: Mutex<State>,
+    limits: PanoptoLimits,
+    ttl_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    Issued {
+        access: String,
+        refresh: Option<String>,
+        expires_in: u64,
+    },
+    InvalidClient,
+    Refused(&'static str),
+    Unsupported,
+}
+
+impl PanoptoAccess {
+    pub fn new(config: &SimConfig) -> PanoptoAccess {
+        PanoptoAccess {
+            state: Mutex::new(State {
+                static_tokens: config.panopto_tokens.iter().cloned().collect(),
+                tokens: BTreeMap::new(),
+                refresh: BTreeMap::new(),
+                windows: BTreeMap::new(),
+                rng: crate::ids::rng(config.seed, "panopto-oauth"),
+            }),
+            limits: config.panopto_limits.clone(),
+            ttl_ms: 3_600_000,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The API client behind a bearer token, if the token is valid at `now`.
+    pub fn client_of(&self, token: &str, now: i64) -> Option<String> {
+        let st = self.lock();
+        if st.static_tokens.contains(token) {
+            return Some(format!("static:{}", crate::ids::token_label(token)));
+        }
+        st.tokens
+            .get(token)
+            .filter(|t| t.expires_ms > now)
+            .map(|t| t.client.clone())
+    }
+
+    /// Count a request against the client's windows; `false` means 429.
+    pub fn admit(&self, client: &str) -> bool {
+        if !self.limits.enabled {
+            return true;
+        }
+        let now = Instant::now();
+        let mut st = self.lock();
+        let w = st.windows.entry(client.to_owned()).or_default();
+        while w
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3_600))
+        {
+            w.pop_front();
+        }
+        let within = |d: Duration| {
+            w.iter()
+                .rev()
+                .take_while(|t| now.duration_since(**t) < d)
+                .count()
+        };
+        if within(Duration::from_secs(1)) >= self.limits.per_second as usize
+            || within(Duration::from_secs(60)) >= self.limits.per_minute as usize
+            || w.len() >= self.limits.per_hour as usize
+        {
+            return false;
+        }
+        w.push_back(now);
+        true
+    }
+
+    fn mint(&self, st: &mut State, client: &str, now: i64, with_refresh: bool) -> Grant {
+        let access = crate::ids::hex_token(&mut st.rng, 32);
+        st.tokens.insert(
+            access.clone(),
+            Token {
+                client: client.to_owned(),
+                expires_ms: now + self.ttl_ms,
+            },
+        );
+        let refresh = with_refresh.then(|| {
+            let r = crate::ids::hex_token(&mut st.rng, 16);
+            st.refresh.insert(r.clone(), client.to_owned());
+            r
+        });
+        Grant::Issued {
+            access,
+            refresh,
+            expires_in: (self.ttl_ms / 1000) as u64,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn grant(
+        &self,
+        config: &SimConfig,
+        grant_type: Option<&str>,
+        client_id: Option<&str>,
+        client_secret: Option<&str>,
+        username: Option<&str>,
+        password: Option<&str>,
+        refresh_token: Option<&str>,
+        scope: Option<&str>,
+        now: i64,
+    ) -> Grant {
+        if client_id != Some(config.panopto_client_id.as_str())
+            || client_secret != Some(config.panopto_client_secret.as_str())
+        {
+            return Grant::InvalidClient;
+        }
+        let client = config.panopto_client_id.clone();
+        let mut st = self.lock();
+        match grant_type {
+            Some("password") => {
+                if username != Some(config.panopto_username.as_str())
+                    || password != Some(config.panopto_password.as_str())
+                {
+                    return Grant::Refused("invalid username or password");
+                }
+                let offline =
+                    scope.is_some_and(|s| s.split_whitespace().any(|x| x == "offline_access"));
+                self.mint(&mut st, &client, now, offline)
+            }
+            Some("refresh_token") => {
+                let Some(owner) = refresh_token.and_then(|r| st.refresh.get(r)).cloned() else {
+                    return Grant::Refused("unknown refresh token");
+                };
+                self.mint(&mut st, &owner, now, true)
+            }
+            _ => Grant::Unsupported,
+        }
+    }
+
+    /// SOAP `AuthenticationInfo`: the service user's password, or (a simulator convenience)
+    /// any valid REST access token in `Password`.
+    pub fn soap_client(
+        &self,
+        config: &SimConfig,
+        user_key: Option<&str>,
+        password: Option<&str>,
+        now: i64,
+    ) -> Option<String> {
+        if user_key == Some(config.panopto_username.as_str())
+            && password == Some(config.panopto_password.as_str())
+        {
+            return Some(format!("soap:{}", config.panopto_username));
+        }
+        password.and_then(|p| self.client_of(p, now))
+    }
+}
