@@ -3,15 +3,32 @@
 //!
 //! One [`Simulator`] serves both systems on one listener:
 //!
-//! * Canvas REST under `/api/v1/...` (Link pagination, bookmark cursors for enrollments),
-//!   GraphQL at `POST /api/graphql`, OAuth2 at `/login/oauth2/token` (and `/login/oauth2/auth`),
-//!   with Canvas's leaky-bucket throttle and `X-Request-Cost` / `X-Rate-Limit-Remaining`.
-//! * Canvas Live Events pushed to subscriptions (signed RS256 JWT or plain JSON), with the
-//!   signing keys' JWKS at **`GET /jwks`** (previous, current and next key).
+//! * Canvas REST under `/api/v1/...` (Link pagination, bookmark cursors for enrollments and
+//!   `/students/submissions`), GraphQL at `POST /api/graphql` (validated against Canvas's
+//!   published schema), OAuth2 at `/login/oauth2/token` and `/login/oauth2/auth`, all behind
+//!   Canvas's leaky-bucket throttle with `X-Request-Cost` / `X-Rate-Limit-Remaining`.
+//! * Canvas Live Events pushed to subscriptions. Signed: the body is a compact JWS
+//!   (`Content-Type: application/jwt`, header `{"alg":"RS256","typ":"JWT","kid":..}`) whose
+//!   claims are the Canvas-format envelope (`metadata`, `body`) plus `iat`/`exp` (real time of
+//!   the attempt, exp = iat + 300); the keys are served at **`GET /jwks`** as
+//!   `{"keys":[previous, current, next]}`. Unsigned: the envelope JSON (`application/json`).
 //! * Panopto REST v1 under `/Panopto/api/v1/...`, SOAP at
-//!   `/Panopto/PublicAPI/4.6/SessionManagement.svc`, OAuth2 at `/Panopto/oauth2/connect/token`.
-//! * The control API under `/_sim/` (clock, faults, counters, ground truth, timetable CSVs,
-//!   emitted Live Events, subscriptions, key rotation, credential minting).
+//!   `/Panopto/PublicAPI/4.6/SessionManagement.svc` and `.../RemoteRecorderManagement.svc`,
+//!   OAuth2 at `/Panopto/oauth2/connect/token`.
+//! * The control API under `/_sim/` (no authentication):
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /_sim` | seed, scale, paths, counts |
+//! | `GET/POST /_sim/clock` | read; `{"advance_seconds":N}`, `{"set":"ISO"}`, `{"pause":bool}`, `{"speed":X}` |
+//! | `GET /_sim/counters` | requests, cost units and throttles per token and endpoint; Live Events emitted/attempts/delivered/duplicated/dropped; Panopto requests and 429s; lectures; timeline |
+//! | `GET/PUT /_sim/faults` | [`Faults`]: `canvas.legacy_throttle_status`, `live_events.{duplicate_probability, reorder_probability, reorder_max_delay_seconds, drop_probability, outage}`, `panopto.{broken_recorder_rooms, late_processing_*, late_captions_*, captions_never_probability, wrong_room_probability}` |
+//! | `GET /_sim/ground_truth` | [`GroundTruth`] at the current simulated time |
+//! | `GET /_sim/timetable/{file}` | SIS CSVs and the room/recorder/meeting CSVs ([`timetable`]) |
+//! | `GET /_sim/live_events?after=N&limit=M` | every emitted Live Event, in emission order |
+//! | `GET/POST /_sim/live_events/subscriptions` | list; add `{"url":..,"signed":bool}` |
+//! | `POST /_sim/live_events/rotate_keys` | next key becomes current |
+//! | `POST /_sim/canvas/tokens`, `/_sim/canvas/codes` | mint an access/refresh pair or an authorization code for `{"user_id":N}` (default: the admin) |
 //!
 //! The university is generated from a seed ([`university`]); a simulated clock
 //! ([`clock::SimClock`]) drives the term timeline ([`timeline`]) and the lectures on the room
@@ -68,12 +85,12 @@ pub struct SimArgs {
     /// Live Events subscription URL (repeatable). Signed bodies verify against `GET /jwks`.
     #[arg(long = "live-events-url")]
     pub live_events_url: Vec<String>,
-    /// Sign Live Events (RS256 JWT bodies, keys at `/jwks`); the default.
-    #[arg(long, overrides_with = "no_sign")]
+    /// Sign Live Events: RS256 JWT bodies verifiable with the keys at `GET /jwks` (the default).
+    #[arg(long = "sign", action = clap::ArgAction::SetTrue, overrides_with = "sign")]
+    pub force_sign: bool,
+    /// `--no-sign` sends Live Events as plain JSON; `sign` is the effective setting.
+    #[arg(long = "no-sign", action = clap::ArgAction::SetFalse, overrides_with = "force_sign")]
     pub sign: bool,
-    /// Send Live Events as plain JSON.
-    #[arg(long = "no-sign", overrides_with = "sign")]
-    pub no_sign: bool,
     /// Start with the simulated clock paused (step it with `POST /_sim/clock`).
     #[arg(long)]
     pub paused: bool,
@@ -83,10 +100,6 @@ pub struct SimArgs {
 }
 
 impl SimArgs {
-    pub fn signed(&self) -> bool {
-        !self.no_sign
-    }
-
     pub fn to_config(&self) -> SimConfig {
         let mut c = SimConfig::new(self.scale, self.seed);
         c.speed = self.speed;
@@ -94,7 +107,7 @@ impl SimArgs {
         c.scenario = !self.no_scenario;
         c.canvas_tokens.extend(self.canvas_token.clone());
         c.panopto_tokens.extend(self.panopto_token.clone());
-        let signed = self.signed();
+        let signed = self.sign;
         c.live_events = self
             .live_events_url
             .iter()
@@ -120,4 +133,59 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    fn parse(args: &[&str]) -> SimArgs {
+        Cli::try_parse_from(std::iter::once("sim").chain(args.iter().copied()))
+            .expect("parses")
+            .sim
+    }
+
+    #[test]
+    fn arguments_parse_with_defaults_and_sign_switches() {
+        let a = parse(&[]);
+        assert_eq!(a.scale, Scale::Small);
+        assert_eq!(a.listen.to_string(), "127.0.0.1:8090");
+        assert!(a.sign, "signed by default");
+        assert!(!parse(&["--no-sign"]).sign);
+        assert!(parse(&["--no-sign", "--sign"]).sign);
+        assert!(!parse(&["--sign", "--no-sign"]).sign);
+        let a = parse(&[
+            "--scale",
+            "medium",
+            "--seed",
+            "9",
+            "--listen",
+            "0.0.0.0:0",
+            "--speed",
+            "60",
+            "--canvas-token",
+            "T",
+            "--panopto-token",
+            "P",
+            "--live-events-url",
+            "https://a/hooks",
+            "--live-events-url",
+            "https://b/hooks",
+        ]);
+        let c = a.to_config();
+        assert_eq!((c.scale, c.seed, c.speed), (Scale::Medium, 9, 60.0));
+        assert_eq!(c.canvas_tokens, vec!["T".to_owned()]);
+        assert_eq!(c.panopto_tokens, vec!["P".to_owned()]);
+        assert_eq!(c.live_events.len(), 2);
+        assert!(c.live_events.iter().all(|s| s.signed));
+        assert!(Cli::try_parse_from(["sim", "--scale", "huge"]).is_err());
+    }
 }

@@ -587,3 +587,74 @@ async fn grading_and_enrollment_changes_through_rest() {
     }
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_teacher_lists_own_courses() {
+    let t = TestSim::start(config(17)).await;
+    let gt = t.sim.ground_truth();
+    let e = gt
+        .enrollments
+        .iter()
+        .find(|e| e.r#type == "TeacherEnrollment" && e.state == "active")
+        .expect("teacher");
+    let minted: Value = t
+        .http
+        .post(t.url("/_sim/canvas/tokens"))
+        .json(&json!({"user_id": e.user_id}))
+        .send()
+        .await
+        .expect("mint")
+        .json()
+        .await
+        .expect("json");
+    let token = minted["access_token"].as_str().expect("token");
+    let mine: Vec<Value> = t
+        .http
+        .get(t.url("/api/v1/courses?per_page=100"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
+    let got: BTreeSet<u64> = mine.iter().map(|c| c["id"].as_u64().expect("id")).collect();
+    let expected: BTreeSet<u64> = gt
+        .enrollments
+        .iter()
+        .filter(|x| {
+            x.user_id == e.user_id
+                && ["active", "invited", "creation_pending"].contains(&x.state.as_str())
+        })
+        .filter(|x| {
+            gt.courses
+                .iter()
+                .any(|c| c.id == x.course_id && c.workflow_state != "deleted")
+        })
+        .map(|x| x.course_id)
+        .collect();
+    assert_eq!(got, expected);
+    assert!(got.contains(&e.course_id));
+    let me: Value = t
+        .http
+        .get(t.url("/api/v1/users/self"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["id"], json!(e.user_id));
+    assert_eq!(
+        t.http
+            .get(t.url("/api/v1/courses?enrollment_state=bogus"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("req")
+            .status(),
+        400
+    );
+    t.stop().await;
+}

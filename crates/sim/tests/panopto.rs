@@ -20,7 +20,12 @@ fn unlimited(seed: u64) -> SimConfig {
 }
 
 async fn pget(t: &TestSim, path: &str) -> reqwest::Response {
-    t.http.get(t.url(path)).bearer_auth(PANOPTO_TOKEN).send().await.expect("request")
+    t.http
+        .get(t.url(path))
+        .bearer_auth(PANOPTO_TOKEN)
+        .send()
+        .await
+        .expect("request")
 }
 
 async fn pjson(t: &TestSim, path: &str) -> Value {
@@ -30,12 +35,20 @@ async fn pjson(t: &TestSim, path: &str) -> Value {
 }
 
 fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object().map(|m| m.keys().filter(|k| !k.starts_with('_')).cloned().collect()).unwrap_or_default()
+    v.as_object()
+        .map(|m| m.keys().filter(|k| !k.starts_with('_')).cloned().collect())
+        .unwrap_or_default()
 }
 
 fn assert_keys(what: &str, ours: &Value, published: &Value, except: &[&str]) {
-    let want: BTreeSet<String> = keys(published).into_iter().filter(|k| !except.contains(&k.as_str())).collect();
-    let got: BTreeSet<String> = keys(ours).into_iter().filter(|k| !except.contains(&k.as_str())).collect();
+    let want: BTreeSet<String> = keys(published)
+        .into_iter()
+        .filter(|k| !except.contains(&k.as_str()))
+        .collect();
+    let got: BTreeSet<String> = keys(ours)
+        .into_iter()
+        .filter(|k| !except.contains(&k.as_str()))
+        .collect();
     assert_eq!(got, want, "{what}");
 }
 
@@ -44,7 +57,10 @@ async fn oauth_password_and_refresh_grants() {
     let t = TestSim::start(config(41)).await;
     let cfg = t.sim.config().clone();
     let form = |extra: Vec<(&'static str, String)>| {
-        let mut f = vec![("client_id", cfg.panopto_client_id.clone()), ("client_secret", cfg.panopto_client_secret.clone())];
+        let mut f = vec![
+            ("client_id", cfg.panopto_client_id.clone()),
+            ("client_secret", cfg.panopto_client_secret.clone()),
+        ];
         f.extend(extra);
         f
     };
@@ -52,7 +68,11 @@ async fn oauth_password_and_refresh_grants() {
     let bad = t
         .http
         .post(&url)
-        .form(&form(vec![("grant_type", "password".into()), ("username", cfg.panopto_username.clone()), ("password", "wrong".into())]))
+        .form(&form(vec![
+            ("grant_type", "password".into()),
+            ("username", cfg.panopto_username.clone()),
+            ("password", "wrong".into()),
+        ]))
         .send()
         .await
         .expect("token");
@@ -76,17 +96,43 @@ async fn oauth_password_and_refresh_grants() {
     assert_keys("token response", &r, &published, &[]);
     assert_eq!(r["expires_in"], 3600);
     let access = r["access_token"].as_str().expect("access").to_owned();
-    let ok = t.http.get(t.url("/Panopto/api/v1/folders/search?searchQuery=fall")).bearer_auth(&access).send().await.expect("req");
+    let ok = t
+        .http
+        .get(t.url("/Panopto/api/v1/folders/search?searchQuery=fall"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(ok.status(), 200);
-    assert_eq!(t.http.get(t.url("/Panopto/api/v1/folders/search?searchQuery=fall")).send().await.expect("req").status(), 401);
+    assert_eq!(
+        t.http
+            .get(t.url("/Panopto/api/v1/folders/search?searchQuery=fall"))
+            .send()
+            .await
+            .expect("req")
+            .status(),
+        401
+    );
 
     t.advance(3_600.0).await;
-    let expired = t.http.get(t.url("/Panopto/api/v1/folders/search?searchQuery=fall")).bearer_auth(&access).send().await.expect("req");
+    let expired = t
+        .http
+        .get(t.url("/Panopto/api/v1/folders/search?searchQuery=fall"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(expired.status(), 401);
     let refreshed: Value = t
         .http
         .post(&url)
-        .form(&form(vec![("grant_type", "refresh_token".into()), ("refresh_token", r["refresh_token"].as_str().expect("rt").to_owned())]))
+        .form(&form(vec![
+            ("grant_type", "refresh_token".into()),
+            (
+                "refresh_token",
+                r["refresh_token"].as_str().expect("rt").to_owned(),
+            ),
+        ]))
         .send()
         .await
         .expect("refresh")
@@ -94,7 +140,13 @@ async fn oauth_password_and_refresh_grants() {
         .await
         .expect("json");
     let access2 = refreshed["access_token"].as_str().expect("access");
-    let ok = t.http.get(t.url("/Panopto/api/v1/folders/search?searchQuery=fall")).bearer_auth(access2).send().await.expect("req");
+    let ok = t
+        .http
+        .get(t.url("/Panopto/api/v1/folders/search?searchQuery=fall"))
+        .bearer_auth(access2)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(ok.status(), 200);
     t.stop().await;
 }
@@ -104,14 +156,24 @@ async fn the_sixth_request_inside_one_second_gets_429() {
     let t = TestSim::start(config(42)).await;
     let mut statuses = Vec::new();
     for _ in 0..6 {
-        statuses.push(pget(&t, "/Panopto/api/v1/remoteRecorders/search?searchQuery=1").await.status().as_u16());
+        statuses.push(
+            pget(&t, "/Panopto/api/v1/remoteRecorders/search?searchQuery=1")
+                .await
+                .status()
+                .as_u16(),
+        );
     }
     assert_eq!(statuses, vec![200, 200, 200, 200, 200, 429]);
     let c = t.sim.counters().panopto;
     assert_eq!((c.requests, c.throttled), (6, 1));
     // A second later the window has room again.
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
-    assert_eq!(pget(&t, "/Panopto/api/v1/remoteRecorders/search?searchQuery=1").await.status(), 200);
+    assert_eq!(
+        pget(&t, "/Panopto/api/v1/remoteRecorders/search?searchQuery=1")
+            .await
+            .status(),
+        200
+    );
     t.stop().await;
 }
 
@@ -122,18 +184,66 @@ async fn rest_shapes_agree_with_published_payloads() {
     t.advance(18.0 * 3_600.0).await;
     let gt = t.sim.ground_truth();
 
-    let top = pjson(&t, "/Panopto/api/v1/folders/00000000-0000-0000-0000-000000000000/children").await;
-    assert_keys("ListResponse", &top, &data_json("panopto/folder-children.rest.json"), &[]);
-    let term_folder = top["Results"].as_array().expect("results").iter().find(|f| f["Name"] == "Fall 2025").expect("term folder").clone();
-    let kids = pjson(&t, &format!("/Panopto/api/v1/folders/{}/children", term_folder["Id"].as_str().expect("id"))).await;
+    let top = pjson(
+        &t,
+        "/Panopto/api/v1/folders/00000000-0000-0000-0000-000000000000/children",
+    )
+    .await;
+    assert_keys(
+        "ListResponse",
+        &top,
+        &data_json("panopto/folder-children.rest.json"),
+        &[],
+    );
+    let term_folder = top["Results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|f| f["Name"] == "Fall 2025")
+        .expect("term folder")
+        .clone();
+    let kids = pjson(
+        &t,
+        &format!(
+            "/Panopto/api/v1/folders/{}/children",
+            term_folder["Id"].as_str().expect("id")
+        ),
+    )
+    .await;
     let dept = &kids["Results"][0];
-    assert_keys("Folder (child)", dept, &data_json("panopto/folder.rest.json"), &[]);
+    assert_keys(
+        "Folder (child)",
+        dept,
+        &data_json("panopto/folder.rest.json"),
+        &[],
+    );
     assert_eq!(dept["ParentFolder"]["Id"], term_folder["Id"]);
-    let folder = pjson(&t, &format!("/Panopto/api/v1/folders/{}", dept["Id"].as_str().expect("id"))).await;
-    assert_keys("Folder", &folder, &data_json("panopto/folder.rest.json"), &[]);
-    assert_keys("Folder.Urls", &folder["Urls"], &data_json("panopto/folder.rest.json")["Urls"], &[]);
+    let folder = pjson(
+        &t,
+        &format!(
+            "/Panopto/api/v1/folders/{}",
+            dept["Id"].as_str().expect("id")
+        ),
+    )
+    .await;
+    assert_keys(
+        "Folder",
+        &folder,
+        &data_json("panopto/folder.rest.json"),
+        &[],
+    );
+    assert_keys(
+        "Folder.Urls",
+        &folder["Urls"],
+        &data_json("panopto/folder.rest.json")["Urls"],
+        &[],
+    );
 
-    let done = gt.sessions.iter().find(|s| s.state == "Complete").expect("a complete lecture");
+    let done = gt
+        .sessions
+        .iter()
+        .find(|s| s.state == "Complete")
+        .expect("a complete lecture");
     let session = pjson(&t, &format!("/Panopto/api/v1/sessions/{}", done.id)).await;
     let published = data_json("panopto/session.rest.json");
     assert_keys("Session", &session, &published, &[]);
@@ -141,51 +251,153 @@ async fn rest_shapes_agree_with_published_payloads() {
     assert!(session["Duration"].as_f64().is_some_and(|d| d > 0.0));
     assert_eq!(session["Folder"], json!(done.folder_id));
 
-    let listed = pjson(&t, &format!("/Panopto/api/v1/folders/{}/sessions?sortField=CreatedDate&sortOrder=Desc", done.folder_id)).await;
+    let listed = pjson(
+        &t,
+        &format!(
+            "/Panopto/api/v1/folders/{}/sessions?sortField=CreatedDate&sortOrder=Desc",
+            done.folder_id
+        ),
+    )
+    .await;
     let list_published = data_json("panopto/session-list.rest.json");
-    assert_keys("Session (list)", &listed["Results"][0], &list_published["Results"][0], &["Context"]);
-    assert_keys("Session (list).Urls", &listed["Results"][0]["Urls"], &list_published["Results"][0]["Urls"], &[]);
+    assert_keys(
+        "Session (list)",
+        &listed["Results"][0],
+        &list_published["Results"][0],
+        &["Context"],
+    );
+    assert_keys(
+        "Session (list).Urls",
+        &listed["Results"][0]["Urls"],
+        &list_published["Results"][0]["Urls"],
+        &[],
+    );
 
     let rec = gt.recorders.first().expect("recorder");
-    let recs = pjson(&t, &format!("/Panopto/api/v1/remoteRecorders/search?searchQuery={}", rec.room_id)).await;
+    let recs = pjson(
+        &t,
+        &format!(
+            "/Panopto/api/v1/remoteRecorders/search?searchQuery={}",
+            rec.room_id
+        ),
+    )
+    .await;
     let rec_published = data_json("panopto/remote-recorder.rest.json");
-    assert_keys("RemoteRecorder", &recs["Results"][0], &rec_published["Results"][0], &[]);
+    assert_keys(
+        "RemoteRecorder",
+        &recs["Results"][0],
+        &rec_published["Results"][0],
+        &[],
+    );
 
-    let access = pjson(&t, &format!("/Panopto/api/v1/sessions/{}/settings/access", done.id)).await;
-    assert_keys("AccessSettings", &access, &data_json("panopto/access-settings.rest.json"), &[]);
+    let access = pjson(
+        &t,
+        &format!("/Panopto/api/v1/sessions/{}/settings/access", done.id),
+    )
+    .await;
+    assert_keys(
+        "AccessSettings",
+        &access,
+        &data_json("panopto/access-settings.rest.json"),
+        &[],
+    );
     let course_folder = gt.courses.first().expect("course");
-    let found = pjson(&t, &format!("/Panopto/api/v1/folders/search?searchQuery={}", course_folder.course_code.replace(' ', "%20"))).await;
-    let fid = found["Results"][0]["Id"].as_str().expect("course folder").to_owned();
+    let found = pjson(
+        &t,
+        &format!(
+            "/Panopto/api/v1/folders/search?searchQuery={}",
+            course_folder.course_code.replace(' ', "%20")
+        ),
+    )
+    .await;
+    let fid = found["Results"][0]["Id"]
+        .as_str()
+        .expect("course folder")
+        .to_owned();
     let perms = pjson(&t, &format!("/Panopto/api/v1/folders/{fid}/permissions")).await;
     let perm_published = data_json("panopto/permissions.rest.json");
-    assert_keys("Permission", &perms["Results"][0], &perm_published["Results"][0], &[]);
-    assert_keys("Principal", &perms["Results"][0]["Principal"], &perm_published["Results"][0]["Principal"], &[]);
+    assert_keys(
+        "Permission",
+        &perms["Results"][0],
+        &perm_published["Results"][0],
+        &[],
+    );
+    assert_keys(
+        "Principal",
+        &perms["Results"][0]["Principal"],
+        &perm_published["Results"][0]["Principal"],
+        &[],
+    );
 
-    let missing = pget(&t, "/Panopto/api/v1/folders/0b0b0b0b-0000-0000-0000-000000000000").await;
+    let missing = pget(
+        &t,
+        "/Panopto/api/v1/folders/0b0b0b0b-0000-0000-0000-000000000000",
+    )
+    .await;
     assert_eq!(missing.status(), 404);
     let body: Value = missing.json().await.expect("json");
-    assert_keys("APIError", &body["Error"], &data_json("panopto/error.rest.json")["Error"], &[]);
+    assert_keys(
+        "APIError",
+        &body["Error"],
+        &data_json("panopto/error.rest.json")["Error"],
+        &[],
+    );
     assert_eq!(body["Error"]["Success"], false);
-    assert_eq!(pget(&t, "/Panopto/api/v1/sessions/search").await.status(), 400, "searchQuery is required");
+    assert_eq!(
+        pget(&t, "/Panopto/api/v1/sessions/search").await.status(),
+        400,
+        "searchQuery is required"
+    );
 
-    let updates = pjson(&t, "/Panopto/api/v1/searchIndexSync/updates?fromDate=2025-08-01T00:00:00Z").await;
-    assert_keys("SearchIndexUpdates", &updates, &data_json("panopto/search-index-sync-updates.rest.json"), &[]);
+    let updates = pjson(
+        &t,
+        "/Panopto/api/v1/searchIndexSync/updates?fromDate=2025-08-01T00:00:00Z",
+    )
+    .await;
+    assert_keys(
+        "SearchIndexUpdates",
+        &updates,
+        &data_json("panopto/search-index-sync-updates.rest.json"),
+        &[],
+    );
     let first = &updates["Updates"][0];
-    assert_keys("SearchIndexUpdate", first, &data_json("panopto/search-index-sync-updates.rest.json")["Updates"][0], &[]);
-    let content = pjson(&t, &format!("/Panopto/api/v1/searchIndexSync/content?id={}", done.id)).await;
+    assert_keys(
+        "SearchIndexUpdate",
+        first,
+        &data_json("panopto/search-index-sync-updates.rest.json")["Updates"][0],
+        &[],
+    );
+    let content = pjson(
+        &t,
+        &format!("/Panopto/api/v1/searchIndexSync/content?id={}", done.id),
+    )
+    .await;
     let content_published = data_json("panopto/search-index-sync-content.rest.json");
     assert_keys("SearchIndexContent", &content, &content_published, &[]);
-    assert_keys("VideoContent", &content["VideoContent"], &content_published["VideoContent"], &[]);
+    assert_keys(
+        "VideoContent",
+        &content["VideoContent"],
+        &content_published["VideoContent"],
+        &[],
+    );
 
     let users = pjson(&t, "/Panopto/api/v1/users/search?searchQuery=a").await;
     assert!(!users["Results"].as_array().expect("results").is_empty());
     let groups = pjson(&t, "/Panopto/api/v1/groups/search?searchQuery=_viewers").await;
-    assert!(groups["Results"][0]["Name"].as_str().is_some_and(|n| n.ends_with("_viewers")));
+    assert!(
+        groups["Results"][0]["Name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("_viewers"))
+    );
 
     // Pages end with an empty page.
     let mut page = 0;
     loop {
-        let p = pjson(&t, &format!("/Panopto/api/v1/folders/search?searchQuery=fall&pageNumber={page}")).await;
+        let p = pjson(
+            &t,
+            &format!("/Panopto/api/v1/folders/search?searchQuery=fall&pageNumber={page}"),
+        )
+        .await;
         if p["Results"].as_array().is_none_or(Vec::is_empty) {
             break;
         }
@@ -198,19 +410,27 @@ async fn rest_shapes_agree_with_published_payloads() {
 
 async fn soap_states(t: &TestSim, request: ListSessionsRequest) -> Vec<panopto::SoapSession> {
     let cfg = t.sim.config();
-    let auth = AuthenticationInfo { user_key: Some(cfg.panopto_username.clone()), password: Some(cfg.panopto_password.clone()), auth_code: None };
+    let auth = AuthenticationInfo {
+        user_key: Some(cfg.panopto_username.clone()),
+        password: Some(cfg.panopto_password.clone()),
+        auth_code: None,
+    };
     let body = soap::encode_get_sessions_list_request(&auth, &request, None);
     let r = t
         .http
         .post(t.url(soap::SESSION_MANAGEMENT_PATH))
         .header("content-type", "text/xml; charset=utf-8")
-        .header("SOAPAction", "\"http://tempuri.org/ISessionManagement/GetSessionsList\"")
+        .header(
+            "SOAPAction",
+            "\"http://tempuri.org/ISessionManagement/GetSessionsList\"",
+        )
         .body(body)
         .send()
         .await
         .expect("soap");
     assert_eq!(r.status(), 200);
-    let (sessions, total) = soap::decode_get_sessions_list_response(&r.text().await.expect("text")).expect("decodes");
+    let (sessions, total) =
+        soap::decode_get_sessions_list_response(&r.text().await.expect("text")).expect("decodes");
     assert!(total >= sessions.len() as u64);
     sessions
 }
@@ -223,36 +443,92 @@ async fn lectures_move_through_their_states_on_the_simulated_clock() {
     let gt = t.sim.ground_truth();
     assert!(!gt.sessions.is_empty());
     assert!(gt.sessions.iter().all(|s| s.state == "Scheduled"));
-    let lecture = gt.sessions.iter().min_by_key(|s| (&s.start_time, &s.id)).expect("first lecture").clone();
-    let meeting = gt.meetings.iter().find(|m| Some(m.id) == lecture.meeting_id).expect("meeting");
-    let recorder = gt.recorders.iter().find(|r| Some(&r.id) == lecture.recorder_id.as_ref()).expect("recorder");
-    assert_eq!(recorder.room_id, meeting.room_id, "recorded in its own room");
-    assert_eq!(lecture.folder_id, recorder.default_folder_id, "lands in the recorder's default folder");
+    let lecture = gt
+        .sessions
+        .iter()
+        .min_by_key(|s| (&s.start_time, &s.id))
+        .expect("first lecture")
+        .clone();
+    let meeting = gt
+        .meetings
+        .iter()
+        .find(|m| Some(m.id) == lecture.meeting_id)
+        .expect("meeting");
+    let recorder = gt
+        .recorders
+        .iter()
+        .find(|r| Some(&r.id) == lecture.recorder_id.as_ref())
+        .expect("recorder");
+    assert_eq!(
+        recorder.room_id, meeting.room_id,
+        "recorded in its own room"
+    );
+    assert_eq!(
+        lecture.folder_id, recorder.default_folder_id,
+        "lands in the recorder's default folder"
+    );
 
     let by_recorder = |states: Vec<SessionState>| ListSessionsRequest {
         remote_recorder_id: Some(recorder.id.clone()),
         states,
         sort_by: Some("Date".into()),
         sort_increasing: Some(true),
-        pagination: Some(Pagination { max_number_results: 100, page_number: 0 }),
+        pagination: Some(Pagination {
+            max_number_results: 100,
+            page_number: 0,
+        }),
         ..Default::default()
     };
-    let state_of = |sessions: &[panopto::SoapSession]| sessions.iter().find(|s| s.id == lecture.id).map(|s| s.state);
-    assert_eq!(state_of(&soap_states(&t, by_recorder(vec![])).await), Some(SessionState::Scheduled));
+    let state_of = |sessions: &[panopto::SoapSession]| {
+        sessions
+            .iter()
+            .find(|s| s.id == lecture.id)
+            .map(|s| s.state)
+    };
+    assert_eq!(
+        state_of(&soap_states(&t, by_recorder(vec![])).await),
+        Some(SessionState::Scheduled)
+    );
 
-    let start = chrono::DateTime::parse_from_rfc3339(&lecture.start_time).expect("start").timestamp_millis();
-    let end = chrono::DateTime::parse_from_rfc3339(&lecture.end_time).expect("end").timestamp_millis();
+    let start = chrono::DateTime::parse_from_rfc3339(&lecture.start_time)
+        .expect("start")
+        .timestamp_millis();
+    let end = chrono::DateTime::parse_from_rfc3339(&lecture.end_time)
+        .expect("end")
+        .timestamp_millis();
     let now = t.sim.clock().now_ms();
     t.advance(((start - now) as f64 / 1000.0) + 60.0).await;
-    assert_eq!(state_of(&soap_states(&t, by_recorder(vec![])).await), Some(SessionState::Recording));
+    assert_eq!(
+        state_of(&soap_states(&t, by_recorder(vec![])).await),
+        Some(SessionState::Recording)
+    );
     let live = pjson(&t, "/Panopto/api/v1/sessions/inProgress/recording").await;
-    assert!(live["Results"].as_array().expect("results").iter().any(|s| s["Id"] == json!(lecture.id)));
-    let recs = pjson(&t, &format!("/Panopto/api/v1/remoteRecorders/search?searchQuery={}", recorder.room_id)).await;
+    assert!(
+        live["Results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .any(|s| s["Id"] == json!(lecture.id))
+    );
+    let recs = pjson(
+        &t,
+        &format!(
+            "/Panopto/api/v1/remoteRecorders/search?searchQuery={}",
+            recorder.room_id
+        ),
+    )
+    .await;
     assert_eq!(recs["Results"][0]["State"], "Recording");
 
     t.advance(((end - start) as f64 / 1000.0) + 30.0).await;
-    assert_eq!(state_of(&soap_states(&t, by_recorder(vec![])).await), Some(SessionState::Processing));
-    assert!(state_of(&soap_states(&t, by_recorder(vec![SessionState::Complete])).await).is_none(), "state filter");
+    assert_eq!(
+        state_of(&soap_states(&t, by_recorder(vec![])).await),
+        Some(SessionState::Processing)
+    );
+    assert!(
+        state_of(&soap_states(&t, by_recorder(vec![SessionState::Complete])).await).is_none(),
+        "state filter"
+    );
     t.advance(45.0 * 60.0).await;
     let done = soap_states(&t, by_recorder(vec![SessionState::Complete])).await;
     let s = done.iter().find(|s| s.id == lecture.id).expect("complete");
@@ -267,9 +543,16 @@ async fn lecture_faults_broken_recorder_wrong_room_and_captions() {
     let t = TestSim::start(unlimited(45)).await;
     let gt = t.sim.ground_truth();
     let broken_room = gt.recorders[0].room_id.clone();
-    let meetings_in_room = gt.meetings.iter().filter(|m| m.room_id == broken_room && m.days.contains('M')).count();
+    let meetings_in_room = gt
+        .meetings
+        .iter()
+        .filter(|m| m.room_id == broken_room && m.days.contains('M'))
+        .count();
     let mut faults = t.sim.faults();
-    faults.panopto.broken_recorder_rooms.insert(broken_room.clone());
+    faults
+        .panopto
+        .broken_recorder_rooms
+        .insert(broken_room.clone());
     faults.panopto.wrong_room_probability = 1.0;
     faults.panopto.captions_never_probability = 1.0;
     t.sim.set_faults(faults);
@@ -277,16 +560,31 @@ async fn lecture_faults_broken_recorder_wrong_room_and_captions() {
     let gt = t.sim.ground_truth();
     let broken_recorder = gt.recorders[0].id.clone();
     assert!(gt.recorders[0].broken);
-    assert!(gt.sessions.iter().all(|s| s.scheduled_recorder_id.as_deref() != Some(broken_recorder.as_str())), "no session from a broken recorder");
-    assert_eq!(t.sim.counters().lectures.missed_lectures as usize, meetings_in_room);
+    assert!(
+        gt.sessions
+            .iter()
+            .all(|s| s.scheduled_recorder_id.as_deref() != Some(broken_recorder.as_str())),
+        "no session from a broken recorder"
+    );
+    assert_eq!(
+        t.sim.counters().lectures.missed_lectures as usize,
+        meetings_in_room
+    );
     assert!(!gt.sessions.is_empty());
     for s in &gt.sessions {
-        assert_ne!(s.recorder_id, s.scheduled_recorder_id, "recorded in the wrong room");
+        assert_ne!(
+            s.recorder_id, s.scheduled_recorder_id,
+            "recorded in the wrong room"
+        );
         if s.state == "Complete" {
             assert!(!s.has_captions, "captions never arrive");
         }
     }
-    let recs = pjson(&t, &format!("/Panopto/api/v1/remoteRecorders/search?searchQuery={broken_room}")).await;
+    let recs = pjson(
+        &t,
+        &format!("/Panopto/api/v1/remoteRecorders/search?searchQuery={broken_room}"),
+    )
+    .await;
     assert_eq!(recs["Results"][0]["State"], "Faulted");
     t.stop().await;
 }
@@ -297,26 +595,64 @@ async fn scheduled_recordings_and_session_edits() {
     let gt = t.sim.ground_truth();
     let rec = &gt.recorders[0];
     let course_folder = {
-        let found = pjson(&t, "/Panopto/api/v1/folders/search?searchQuery=Fall%202025%20-").await;
-        found["Results"][0]["Id"].as_str().expect("folder").to_owned()
+        let found = pjson(
+            &t,
+            "/Panopto/api/v1/folders/search?searchQuery=Fall%202025%20-",
+        )
+        .await;
+        found["Results"][0]["Id"]
+            .as_str()
+            .expect("folder")
+            .to_owned()
     };
     let mut body = data_json("panopto/scheduled-recording-create.request.json");
-    body.as_object_mut().expect("object").retain(|k, _| !k.starts_with('_'));
+    body.as_object_mut()
+        .expect("object")
+        .retain(|k, _| !k.starts_with('_'));
     body["FolderId"] = json!(course_folder);
     body["Recorders"][0]["RemoteRecorderId"] = json!(rec.id);
     body["StartTime"] = json!("2025-08-25T23:00:00Z");
     body["EndTime"] = json!("2025-08-25T23:50:00Z");
     let url = t.url("/Panopto/api/v1/scheduledRecordings?resolveConflicts=false");
-    let created = t.http.post(&url).bearer_auth(PANOPTO_TOKEN).json(&body).send().await.expect("create");
+    let created = t
+        .http
+        .post(&url)
+        .bearer_auth(PANOPTO_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("create");
     assert_eq!(created.status(), 200);
     let created: Value = created.json().await.expect("json");
-    assert_keys("ScheduledRecording", &created, &data_json("panopto/scheduled-recording.rest.json"), &[]);
+    assert_keys(
+        "ScheduledRecording",
+        &created,
+        &data_json("panopto/scheduled-recording.rest.json"),
+        &[],
+    );
     let id = created["Id"].as_str().expect("id").to_owned();
     let again = pjson(&t, &format!("/Panopto/api/v1/scheduledRecordings/{id}")).await;
-    assert_eq!(again["RecorderScheduleEntries"][0]["RecorderId"], json!(rec.id));
-    let no_flag = t.http.post(t.url("/Panopto/api/v1/scheduledRecordings")).bearer_auth(PANOPTO_TOKEN).json(&body).send().await.expect("req");
+    assert_eq!(
+        again["RecorderScheduleEntries"][0]["RecorderId"],
+        json!(rec.id)
+    );
+    let no_flag = t
+        .http
+        .post(t.url("/Panopto/api/v1/scheduledRecordings"))
+        .bearer_auth(PANOPTO_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(no_flag.status(), 400, "resolveConflicts is required");
-    let garbage = t.http.post(&url).bearer_auth(PANOPTO_TOKEN).body("{").send().await.expect("req");
+    let garbage = t
+        .http
+        .post(&url)
+        .bearer_auth(PANOPTO_TOKEN)
+        .body("{")
+        .send()
+        .await
+        .expect("req");
     assert_eq!(garbage.status(), 400);
 
     // Rename and move a session (SessionUpdate), then find it in its new folder.
@@ -331,8 +667,18 @@ async fn scheduled_recordings_and_session_edits() {
     assert_eq!(upd.status(), 200);
     let s = pjson(&t, &format!("/Panopto/api/v1/sessions/{id}")).await;
     assert_eq!(s["Name"], "BIOL 101 A - Lecture 01");
-    let listed = pjson(&t, &format!("/Panopto/api/v1/folders/{course_folder}/sessions")).await;
-    assert!(listed["Results"].as_array().expect("results").iter().any(|x| x["Id"] == json!(id)));
+    let listed = pjson(
+        &t,
+        &format!("/Panopto/api/v1/folders/{course_folder}/sessions"),
+    )
+    .await;
+    assert!(
+        listed["Results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .any(|x| x["Id"] == json!(id))
+    );
 
     // Caption upload (multipart) makes CaptionDownloadUrl appear.
     let multipart = "--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.vtt\"\r\nContent-Type: text/vtt\r\n\r\nWEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHello\n\r\n--b0undary\r\nContent-Disposition: form-data; name=\"language\"\r\n\r\nEnglish_USA\r\n--b0undary--\r\n";
@@ -350,7 +696,9 @@ async fn scheduled_recordings_and_session_edits() {
     assert!(s["Urls"]["CaptionDownloadUrl"].is_string());
 
     // Grant a group viewer access on the session.
-    let group = pjson(&t, "/Panopto/api/v1/groups/search?searchQuery=_viewers").await["Results"][0]["Id"].clone();
+    let group = pjson(&t, "/Panopto/api/v1/groups/search?searchQuery=_viewers").await["Results"][0]
+        ["Id"]
+        .clone();
     let grant = t
         .http
         .post(t.url(&format!("/Panopto/api/v1/sessions/{id}/permissions")))
@@ -361,6 +709,117 @@ async fn scheduled_recordings_and_session_edits() {
         .expect("grant");
     assert_eq!(grant.status(), 200);
     let perms = pjson(&t, &format!("/Panopto/api/v1/sessions/{id}/permissions")).await;
-    assert!(perms["Results"].as_array().expect("results").iter().any(|p| p["Principal"]["Id"] == group && p["IsInherited"] == false));
+    assert!(
+        perms["Results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .any(|p| p["Principal"]["Id"] == group && p["IsInherited"] == false)
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn recorders_are_found_by_room_through_soap() {
+    let t = TestSim::start(unlimited(47)).await;
+    let gt = t.sim.ground_truth();
+    let rec = &gt.recorders[gt.recorders.len() / 2];
+    let cfg = t.sim.config();
+    let auth = AuthenticationInfo {
+        user_key: Some(cfg.panopto_username.clone()),
+        password: Some(cfg.panopto_password.clone()),
+        auth_code: None,
+    };
+    let post = |body: String| {
+        let http = t.http.clone();
+        let url = t.url(soap::REMOTE_RECORDER_MANAGEMENT_PATH);
+        async move {
+            http.post(url)
+                .header("content-type", "text/xml")
+                .body(body)
+                .send()
+                .await
+                .expect("soap")
+        }
+    };
+    let r = post(soap::encode_get_recorders_by_external_id_request(
+        &auth,
+        &[rec.room_id.clone(), "NOPE-1".to_owned()],
+    ))
+    .await;
+    assert_eq!(r.status(), 200);
+    let found = soap::decode_get_recorders_by_external_id_response(&r.text().await.expect("text"))
+        .expect("decodes");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, rec.id);
+    assert_eq!(found[0].external_id.as_deref(), Some(rec.room_id.as_str()));
+
+    let r = post(soap::encode_list_recorders_request(
+        &auth,
+        Pagination {
+            max_number_results: 1000,
+            page_number: 0,
+        },
+    ))
+    .await;
+    let (all, total) =
+        soap::decode_list_recorders_response(&r.text().await.expect("text")).expect("decodes");
+    assert_eq!(total as usize, gt.recorders.len());
+    let ids: BTreeSet<String> = all.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids, gt.recorders.iter().map(|r| r.id.clone()).collect());
+
+    let wrong = AuthenticationInfo {
+        user_key: Some("nobody".into()),
+        password: Some("x".into()),
+        auth_code: None,
+    };
+    let r = post(soap::encode_list_recorders_request(
+        &wrong,
+        Pagination::default(),
+    ))
+    .await;
+    assert_eq!(r.status(), 500);
+    assert!(matches!(
+        soap::decode_list_recorders_response(&r.text().await.expect("text")),
+        Err(soap::SoapError::Fault { .. })
+    ));
+    let r = post("<not-soap/>".to_owned()).await;
+    assert_eq!(r.status(), 500);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn late_processing_keeps_a_lecture_processing() {
+    let t = TestSim::start(unlimited(48)).await;
+    let mut faults = t.sim.faults();
+    faults.panopto.late_processing_probability = 1.0;
+    faults.panopto.late_processing_minutes = 300.0;
+    t.sim.set_faults(faults);
+    t.advance(2.0 * 3_600.0).await;
+    let gt = t.sim.ground_truth();
+    let lecture = gt
+        .sessions
+        .iter()
+        .min_by_key(|s| (&s.end_time, &s.id))
+        .expect("lecture")
+        .clone();
+    let end = chrono::DateTime::parse_from_rfc3339(&lecture.end_time)
+        .expect("end")
+        .timestamp_millis();
+    let now = t.sim.clock().now_ms();
+    t.advance((end - now) as f64 / 1000.0 + 3_600.0).await;
+    let state = |gt: &sim::GroundTruth| {
+        gt.sessions
+            .iter()
+            .find(|s| s.id == lecture.id)
+            .map(|s| s.state.clone())
+    };
+    assert_eq!(
+        state(&t.sim.ground_truth()).as_deref(),
+        Some("Processing"),
+        "an hour after class, still processing"
+    );
+    t.advance(6.0 * 3_600.0).await;
+    assert_eq!(state(&t.sim.ground_truth()).as_deref(), Some("Complete"));
     t.stop().await;
 }

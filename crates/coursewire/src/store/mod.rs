@@ -271,3 +271,61 @@ where
         body_prefix: r.try_get("body_prefix")?,
     })
 }
+
+/// Rows per INSERT statement: 11 parameters each stays far below SQLite's and PostgreSQL's
+/// parameter limits.
+const INSERT_CHUNK: usize = 512;
+
+/// One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` for a chunk of entries. One
+/// statement per batch instead of one per row is what keeps the group commit short.
+fn inbox_insert<DB>(entries: &[NewInboxEntry]) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<i64>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Vec<u8>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let mut query = sqlx::QueryBuilder::new(
+        "INSERT INTO inbox (source, dedup_key, received_at, event_name, event_time, subject, \
+         body, headers, verification, status, status_reason) ",
+    );
+    query.push_values(entries, |mut row, e| {
+        row.push_bind(e.source.clone())
+            .push_bind(e.dedup_key.clone())
+            .push_bind(e.received_at_ms)
+            .push_bind(e.event_name.clone())
+            .push_bind(e.event_time_ms)
+            .push_bind(e.subject.clone())
+            .push_bind(e.body.clone())
+            .push_bind(e.headers.clone())
+            .push_bind(e.verification.clone())
+            .push_bind(e.status.as_str().to_string())
+            .push_bind(e.status_reason.clone());
+    });
+    query.push(" ON CONFLICT (source, dedup_key) DO NOTHING RETURNING id, source, dedup_key");
+    query
+}
+
+/// Matches the rows an insert returned to the entries, in order. The first entry with a
+/// returned key is the inserted one; any other entry (stored earlier, or an earlier duplicate
+/// in the same batch) is a duplicate.
+fn insert_outcomes(
+    entries: &[NewInboxEntry],
+    inserted: Vec<(i64, String, String)>,
+) -> Vec<InsertOutcome> {
+    let mut ids: std::collections::HashMap<(String, String), i64> = inserted
+        .into_iter()
+        .map(|(id, source, key)| ((source, key), id))
+        .collect();
+    entries
+        .iter()
+        .map(
+            |e| match ids.remove(&(e.source.clone(), e.dedup_key.clone())) {
+                Some(id) => InsertOutcome::Inserted { id },
+                None => InsertOutcome::Duplicate,
+            },
+        )
+        .collect()
+}

@@ -13,8 +13,9 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    InboxDepth, InboxRow, InboxStatus, InsertOutcome, NewInboxEntry, RejectedRequest, Store,
-    StoreError, StoreResult, inbox_row, migrations, rejected_request,
+    INSERT_CHUNK, InboxDepth, InboxRow, InboxStatus, InsertOutcome, NewInboxEntry, RejectedRequest,
+    Store, StoreError, StoreResult, inbox_insert, inbox_row, insert_outcomes, migrations,
+    rejected_request,
 };
 
 #[derive(Debug, Clone)]
@@ -67,30 +68,12 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<InsertOutcome>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut outcomes = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO inbox (source, dedup_key, received_at, event_name, event_time, \
-                 subject, body, headers, verification, status, status_reason) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (source, dedup_key) DO NOTHING RETURNING id",
-            )
-            .bind(&entry.source)
-            .bind(&entry.dedup_key)
-            .bind(entry.received_at_ms)
-            .bind(&entry.event_name)
-            .bind(entry.event_time_ms)
-            .bind(&entry.subject)
-            .bind(&entry.body)
-            .bind(&entry.headers)
-            .bind(&entry.verification)
-            .bind(entry.status.as_str())
-            .bind(&entry.status_reason)
-            .fetch_optional(&mut *tx)
-            .await?;
-            outcomes.push(match id {
-                Some(id) => InsertOutcome::Inserted { id },
-                None => InsertOutcome::Duplicate,
-            });
+        for chunk in entries.chunks(INSERT_CHUNK) {
+            let inserted: Vec<(i64, String, String)> = inbox_insert(chunk)
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await?;
+            outcomes.extend(insert_outcomes(chunk, inserted));
         }
         tx.commit().await?;
         Ok(outcomes)

@@ -133,6 +133,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/api/v1/accounts/{account_id}/enrollments/{id}",
             get(rest::get_enrollment),
         )
+        .route("/api/v1/courses", get(rest::list_my_courses))
         .route(
             "/api/v1/courses/{course_id}",
             get(rest::get_course).put(rest::update_course),

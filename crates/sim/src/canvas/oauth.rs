@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use rand_chacha::ChaCha20Rng;
 use serde::Deserialize;
@@ -332,10 +332,24 @@ pub async fn authorize_endpoint(
         ser.append_pair("state", st);
     }
     let sep = if redirect.contains('?') { '&' } else { '?' };
-    let mut resp = Redirect::to(&format!("{redirect}{sep}{}", ser.finish())).into_response();
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    resp
+    let location = format!("{redirect}{sep}{}", ser.finish());
+    let Ok(location) = header::HeaderValue::from_str(&location) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_request", "error_description": "bad redirect_uri"})),
+        )
+            .into_response();
+    };
+    // Canvas answers the approval with 302 Found.
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, location),
+            (
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            ),
+        ],
+    )
+        .into_response()
 }

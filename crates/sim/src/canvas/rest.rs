@@ -227,6 +227,62 @@ pub async fn list_account_users(
 
 // ---------------------------------------------------------------- courses, sections, users
 
+/// `GET /courses`: the caller's own courses (by enrollment), as Canvas lists them.
+pub async fn list_my_courses(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
+    s.with_world(|w| {
+        let u = &w.uni;
+        let wanted: Vec<EnrollmentState> = match ctx.params.get("enrollment_state") {
+            None => vec![
+                EnrollmentState::Active,
+                EnrollmentState::Invited,
+                EnrollmentState::CreationPending,
+            ],
+            Some("active") => vec![EnrollmentState::Active],
+            Some("invited_or_pending") => {
+                vec![EnrollmentState::Invited, EnrollmentState::CreationPending]
+            }
+            Some("completed") => vec![EnrollmentState::Completed],
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid enrollment_state {other}"
+                )));
+            }
+        };
+        let kind = match ctx.params.get("enrollment_type") {
+            None => None,
+            Some(t @ ("student" | "teacher" | "ta" | "observer" | "designer")) => {
+                Some(t.to_owned())
+            }
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid enrollment_type {other}"
+                )));
+            }
+        };
+        let mut ids: Vec<u64> = University::ids(&u.user_enrollments, ctx.caller.user_id)
+            .iter()
+            .filter_map(|e| u.enrollments.get(*e))
+            .filter(|e| wanted.contains(&e.state))
+            .filter(|e| kind.as_deref().is_none_or(|k| e.kind.sis_role() == k))
+            .map(|e| e.course_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let all: Vec<Value> = ids
+            .iter()
+            .filter_map(|c| u.courses.get(*c))
+            .filter(|c| c.workflow_state != CourseState::Deleted)
+            .map(|c| render::course(u, c, &ctx.origin))
+            .collect();
+        let (items, link) = numbered(
+            &all,
+            &ctx.params,
+            &LinkBase::new(&ctx.origin, &ctx.path, &ctx.params),
+        );
+        Ok(list(items, link))
+    })
+}
+
 pub async fn get_course(
     State(s): State<AppState>,
     ctx: Ctx,

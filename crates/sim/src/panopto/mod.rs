@@ -1,6 +1,7 @@
 //! The Panopto surface under `/Panopto`: REST v1 (`/Panopto/api/v1/...`, PascalCase,
 //! `{"Results":[...]}`, `pageNumber` paging until an empty page), SOAP 4.6
-//! `SessionManagement.svc` (`GetSessionsList`, `GetSessionsById` with session `State`) and
+//! `SessionManagement.svc` (`GetSessionsList`, `GetSessionsById` with session `State`),
+//! `RemoteRecorderManagement.svc` (`ListRecorders`, `GetRemoteRecordersByExternalId`) and
 //! OAuth2 (`/Panopto/oauth2/connect/token`). Every API request is authenticated, then counted
 //! against its API client's rate limits (429 past 5/s, 100/min, 5,000/h).
 
@@ -102,6 +103,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             panopto::soap::SESSION_MANAGEMENT_PATH,
             post(soap::session_management),
+        )
+        .route(
+            panopto::soap::REMOTE_RECORDER_MANAGEMENT_PATH,
+            post(soap::remote_recorder_management),
         )
         .route_layer(from_fn_with_state(state, soap_gate));
     Router::new()

@@ -194,3 +194,120 @@ fn list(
         .collect();
     Ok(soap::encode_get_sessions_list_response(&page, total))
 }
+
+fn soap_recorder(
+    w: &PanoptoWorld,
+    r: &world::Recorder,
+    now: i64,
+) -> panopto::soap::SoapRemoteRecorder {
+    let state = match w.recorder_state(&r.id, now) {
+        panopto::RemoteRecorderState::RecorderRunning => "Stopped".to_owned(),
+        other => format!("{other:?}"),
+    };
+    let upcoming = w
+        .sessions_by_recorder
+        .get(&r.id)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| w.sessions.get(id))
+                .filter(|x| {
+                    x.deleted_ms.is_none()
+                        && x.start_ms > now
+                        && x.scheduled_recorder_id.as_deref() == Some(r.id.as_str())
+                })
+                .map(|x| x.id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let capturing = state == "Recording";
+    panopto::soap::SoapRemoteRecorder {
+        devices: ["Video", "Audio", "Screen"]
+            .iter()
+            .map(|d| panopto::soap::RecorderDevice {
+                device_type: (*d).to_owned(),
+                is_capturing: capturing,
+                name: format!("{} {d}", r.name),
+            })
+            .collect(),
+        external_id: Some(r.room_id.clone()),
+        id: r.id.clone(),
+        machine_ip: Some(r.machine_ip.clone()),
+        name: r.name.clone(),
+        preview_url: None,
+        scheduled_recordings: upcoming,
+        settings_url: None,
+        state,
+    }
+}
+
+/// `RemoteRecorderManagement.svc`: `ListRecorders` and `GetRemoteRecordersByExternalId`, the
+/// calls that reveal a recorder's ExternalId (its room).
+pub async fn remote_recorder_management(State(s): State<AppState>, body: Bytes) -> Response {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return fault("s:Client", "the request is not UTF-8");
+    };
+    let op = match soap::operation_name(text) {
+        Ok(op) => op,
+        Err(e) => return fault("s:Client", &e.to_string()),
+    };
+    let now = s.clock.now_ms();
+    let (auth, work): (panopto::soap::AuthenticationInfo, SoapWork) = match op.as_str() {
+        "ListRecorders" => match soap::decode_list_recorders_request(text) {
+            Ok((auth, page)) => (
+                auth,
+                Box::new(move |w: &PanoptoWorld| {
+                    let mut all: Vec<&world::Recorder> = w.recorders.values().collect();
+                    all.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+                    let per = page.max_number_results.clamp(1, 1000) as usize;
+                    let items: Vec<_> = all
+                        .iter()
+                        .skip((page.page_number as usize).saturating_mul(per))
+                        .take(per)
+                        .map(|r| soap_recorder(w, r, now))
+                        .collect();
+                    Ok(soap::encode_list_recorders_response(
+                        &items,
+                        all.len() as u64,
+                    ))
+                }),
+            ),
+            Err(e) => return fault("s:Client", &e.to_string()),
+        },
+        "GetRemoteRecordersByExternalId" => {
+            match soap::decode_get_recorders_by_external_id_request(text) {
+                Ok((auth, ids)) => (
+                    auth,
+                    Box::new(move |w: &PanoptoWorld| {
+                        let items: Vec<_> = ids
+                            .iter()
+                            .filter_map(|room| w.recorder_by_room.get(room))
+                            .filter_map(|id| w.recorders.get(id))
+                            .map(|r| soap_recorder(w, r, now))
+                            .collect();
+                        Ok(soap::encode_get_recorders_by_external_id_response(&items))
+                    }),
+                ),
+                Err(e) => return fault("s:Client", &e.to_string()),
+            }
+        }
+        other => return fault("s:Client", &format!("operation {other} is not simulated")),
+    };
+    let Some(client) = s.panopto.soap_client(
+        &s.config,
+        auth.user_key.as_deref(),
+        auth.password.as_deref(),
+        now,
+    ) else {
+        return fault("s:Client", "Invalid user key or password");
+    };
+    let mut resp = if !s.panopto.admit(&client) {
+        StatusCode::TOO_MANY_REQUESTS.into_response()
+    } else {
+        match s.with_world_read(|w| work(&w.panopto)) {
+            Ok(body) => xml(StatusCode::OK, body),
+            Err(e) => fault("s:Client", &e.to_string()),
+        }
+    };
+    resp.extensions_mut().insert(ApiClient(client));
+    resp
+}

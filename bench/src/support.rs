@@ -1,0 +1,138 @@
+//! What every scenario needs: a signing key and JWKS endpoint standing in for Canvas, a fresh
+//! database, and the service itself on port 0.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use coursewire::config::{Config, DatabaseUrl};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use serde_json::{Value, json};
+
+pub struct CanvasSigner {
+    kid: String,
+    key: EncodingKey,
+    jwks: Value,
+}
+
+impl CanvasSigner {
+    pub fn new() -> anyhow::Result<Self> {
+        let private = rsa::RsaPrivateKey::new(&mut rand08::thread_rng(), 2048)?;
+        let der = private.to_pkcs1_der()?;
+        let kid = "bench-key".to_string();
+        let jwks = json!({"keys": [{
+            "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+            "n": URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
+            "e": URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
+        }]});
+        Ok(Self {
+            kid,
+            key: EncodingKey::from_rsa_der(der.as_bytes()),
+            jwks,
+        })
+    }
+
+    pub fn sign(&self, claims: &Value) -> anyhow::Result<String> {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        Ok(jsonwebtoken::encode(&header, claims, &self.key)?)
+    }
+
+    /// Serves the JWKS on 127.0.0.1:0 and returns its URL.
+    pub async fn serve_jwks(&self) -> anyhow::Result<String> {
+        let jwks = self.jwks.clone();
+        let app = Router::new().route(
+            "/jwks",
+            get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(format!("http://{addr}/jwks"))
+    }
+}
+
+/// A fresh database: a SQLite file in a temp dir, or a new database on a PostgreSQL server.
+pub struct BenchDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl BenchDb {
+    pub async fn new(store: &str, postgres_url: &str) -> anyhow::Result<Self> {
+        match store {
+            "sqlite" => {
+                let dir = tempfile::tempdir()?;
+                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+                Ok(Self {
+                    url,
+                    _dir: Some(dir),
+                })
+            }
+            "postgres" => {
+                use sqlx::Connection;
+                let name = format!("cw_bench_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(postgres_url)
+                    .await
+                    .with_context(|| format!("cannot connect to {postgres_url}"))?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await?;
+                let base = postgres_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_string())
+                    .unwrap_or_else(|| postgres_url.to_string());
+                Ok(Self {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                })
+            }
+            other => anyhow::bail!("unknown store {other:?} (sqlite or postgres)"),
+        }
+    }
+}
+
+/// Starts `coursewire serve` in-process on 127.0.0.1:0.
+pub async fn start_service(
+    db_url: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> anyhow::Result<(SocketAddr, tokio::sync::oneshot::Sender<()>)> {
+    let mut config = Config::load_from(None, &[])?;
+    config.database.url = DatabaseUrl::new(db_url);
+    config.log.filter = "warn".into();
+    adjust(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(coursewire::app::serve(config, listener, async move {
+        let _ = stopped.await;
+    }));
+    let client = coursewire::app::http_client()?;
+    for _ in 0..500 {
+        if let Ok(r) = client.get(format!("http://{addr}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return Ok((addr, stop));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("coursewire did not become ready")
+}
+
+/// Percentile of sorted samples (nearest rank).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
