@@ -33,6 +33,8 @@ pub enum Command {
         #[arg(long)]
         jwks: Option<PathBuf>,
     },
+    /// Run the simulator of Canvas and Panopto (for tests, the demo and benchmarks).
+    Sim(sim::SimArgs),
     /// Configuration helpers.
     Config {
         #[command(subcommand)]

@@ -49,6 +49,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(_) => Ok(ExitCode::FAILURE),
             }
         }
+        Command::Sim(args) => {
+            init_tracing("info");
+            sim::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Migrate => {
             let config = Config::load(cli.config.as_deref())?;
             init_tracing(&config.log.filter);
