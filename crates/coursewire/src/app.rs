@@ -12,9 +12,11 @@ use canvas::signature::{JwksSource, Verifier};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::ingest::{CanvasIngest, InboxWriter, IngestSettings};
 use crate::metrics::Metrics;
+use crate::processor::{self, Processor};
 use crate::store;
 use crate::web::{self, AppState};
 
@@ -63,17 +65,28 @@ pub async fn serve(
             allow_unsigned: config.canvas.allow_unsigned,
         },
     );
+    let stopping = CancellationToken::new();
+    let processor_task = config.processor.enabled.then(|| {
+        let processor = Processor::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            metrics.clone(),
+            processor::Settings::from(&config.processor),
+        );
+        tokio::spawn(Arc::new(processor).run(stopping.child_token()))
+    });
     let state = AppState {
         store: store.clone(),
         metrics,
         canvas: Arc::new(canvas),
         max_body_bytes: config.ingest.max_body_bytes,
+        api_token: config.api.token.clone(),
+        api_max_wait: Duration::from_secs(config.api.max_wait_seconds),
     };
     let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let local = listener.local_addr()?;
     tracing::info!(%local, store = store.backend(), database = %config.database.url, "coursewire serving");
 
-    let stopping = CancellationToken::new();
     let trigger = stopping.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -90,6 +103,11 @@ pub async fn serve(
     }
     // The router (and with it every writer handle) is gone: the writer drains and stops.
     writer_task.await.context("inbox writer panicked")?;
+    // The processor saw the same cancellation; each worker finishes its current event.
+    stopping.cancel();
+    if let Some(task) = processor_task {
+        task.await.context("processor panicked")?;
+    }
     store.close().await;
     tracing::info!("coursewire stopped");
     Ok(())

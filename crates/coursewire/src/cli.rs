@@ -33,6 +33,19 @@ pub enum Command {
         #[arg(long)]
         jwks: Option<PathBuf>,
     },
+    /// Process the inbox events received in a time window again (idempotent: what was
+    /// already applied changes nothing).
+    Replay {
+        /// Start of the window (RFC 3339, e.g. 2026-09-01T00:00:00Z), by time received.
+        #[arg(long)]
+        from: chrono::DateTime<chrono::Utc>,
+        /// End of the window (exclusive); default now.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// Also retry events that were quarantined (after a fix).
+        #[arg(long)]
+        include_quarantined: bool,
+    },
     /// Run the simulator of Canvas and Panopto (for tests, the demo and benchmarks).
     Sim(sim::SimArgs),
     /// Configuration helpers.

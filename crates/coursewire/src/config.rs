@@ -19,6 +19,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub canvas: CanvasConfig,
     pub ingest: IngestConfig,
+    pub processor: ProcessorConfig,
+    pub api: ApiConfig,
     pub log: LogConfig,
 }
 
@@ -50,6 +52,55 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     pub max_batch: usize,
     pub rejected_log_rows: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorConfig {
+    pub enabled: bool,
+    pub workers: usize,
+    pub lease_seconds: u64,
+    pub max_attempts: i64,
+    pub idle_poll_ms: u64,
+    pub lanes_per_claim: usize,
+    pub max_rows_per_lane: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub token: Secret,
+    pub max_wait_seconds: u64,
+}
+
+/// A secret (API token, signing secret) that `Debug` and `Display` never show.
+#[derive(Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "Secret(unset)"
+        } else {
+            "Secret(***)"
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +199,18 @@ impl Config {
                         .parse()
                         .with_context(|| format!("{key}={value:?} is not a byte count"))?
                 }
+                "COURSEWIRE_PROCESSOR_ENABLED" => self.processor.enabled = parse_bool(key, value)?,
+                "COURSEWIRE_PROCESSOR_WORKERS" => {
+                    self.processor.workers = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not a worker count"))?
+                }
+                "COURSEWIRE_PROCESSOR_LEASE_SECONDS" => {
+                    self.processor.lease_seconds = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not a number of seconds"))?
+                }
+                "COURSEWIRE_API_TOKEN" => self.api.token = Secret::new(value.clone()),
                 "COURSEWIRE_LOG" => self.log.filter = value.clone(),
                 _ => {}
             }
@@ -179,6 +242,13 @@ impl Config {
         }
         if self.ingest.rejected_log_rows < 0 {
             bail!("ingest.rejected_log_rows must not be negative");
+        }
+        let p = &self.processor;
+        if p.workers == 0 || p.lanes_per_claim == 0 || p.max_rows_per_lane == 0 {
+            bail!("processor.workers, lanes_per_claim and max_rows_per_lane must be positive");
+        }
+        if p.lease_seconds == 0 || p.max_attempts < 1 || p.idle_poll_ms == 0 {
+            bail!("processor.lease_seconds, max_attempts and idle_poll_ms must be positive");
         }
         Ok(())
     }
@@ -251,12 +321,40 @@ mod tests {
     fn secrets_are_redacted_in_debug() {
         let config = Config::load_from(
             None,
-            &env(&[("COURSEWIRE_DATABASE_URL", "postgres://u:hunter2@h/db")]),
+            &env(&[
+                ("COURSEWIRE_DATABASE_URL", "postgres://u:hunter2@h/db"),
+                ("COURSEWIRE_API_TOKEN", "tok-sekrit"),
+            ]),
         )
         .unwrap();
+        assert_eq!(config.api.token.expose(), "tok-sekrit");
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("tok-sekrit"), "{shown}");
         assert!(shown.contains("postgres://u:***@h/db"));
+    }
+
+    #[test]
+    fn processor_settings_default_and_override() {
+        let config = Config::load_from(None, &[]).unwrap();
+        assert!(config.processor.enabled);
+        assert_eq!(config.processor.lease_seconds, 30);
+        assert_eq!(config.processor.max_attempts, 8);
+        let config = Config::load_from(
+            None,
+            &env(&[
+                ("COURSEWIRE_PROCESSOR_ENABLED", "false"),
+                ("COURSEWIRE_PROCESSOR_WORKERS", "3"),
+                ("COURSEWIRE_PROCESSOR_LEASE_SECONDS", "2"),
+            ]),
+        )
+        .unwrap();
+        assert!(!config.processor.enabled);
+        assert_eq!(config.processor.workers, 3);
+        assert_eq!(config.processor.lease_seconds, 2);
+        let err =
+            Config::load_from(None, &env(&[("COURSEWIRE_PROCESSOR_WORKERS", "0")])).unwrap_err();
+        assert!(format!("{err:#}").contains("processor.workers"), "{err:#}");
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! coursewire: the service and CLI. One module per stage of the data flow (DESIGN.md):
-//! `ingest` (webhooks into the inbox), `store` (SQLite/PostgreSQL), `web` (HTTP surface),
-//! plus `config`, `metrics` and the `app` that wires them together.
+//! `ingest` (webhooks into the inbox), `processor` (inbox into `catalog` and change events),
+//! `bus` (change events out), `store` (SQLite/PostgreSQL), `web` (HTTP surface), plus
+//! `config`, `clock`, `metrics` and the `app` that wires them together.
 
 pub mod app;
+pub mod bus;
+pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod decode;
 pub mod ingest;
 pub mod metrics;
+pub mod processor;
 pub mod store;
 pub mod web;

@@ -54,6 +54,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sim::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Replay {
+            from,
+            to,
+            include_quarantined,
+        } => {
+            let config = Config::load(cli.config.as_deref())?;
+            init_tracing(&config.log.filter);
+            let to = to.unwrap_or_else(chrono::Utc::now);
+            let report =
+                coursewire::processor::replay::run(&config, from, to, include_quarantined).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Migrate => {
             let config = Config::load(cli.config.as_deref())?;
             init_tracing(&config.log.filter);

@@ -36,6 +36,15 @@ pub struct Metrics {
     pub ingest_latency: Histogram,
     pub ingest_batch_size: Histogram,
     pub inbox_depth: Family<StatusLabel, Gauge>,
+    pub processor_events: Family<OutcomeLabel, Counter>,
+    pub processor_change_events: Counter,
+    pub processor_quarantined: Counter,
+    pub processor_lag: Histogram,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
 }
 
 impl Default for Metrics {
@@ -100,6 +109,33 @@ impl Metrics {
             "Inbox rows by status",
             inbox_depth.clone(),
         );
+        let processor_events = Family::<OutcomeLabel, Counter>::default();
+        let processor_change_events = Counter::default();
+        let processor_quarantined = Counter::default();
+        // 10 ms … ~5 min: from the inbox commit to the catalog commit.
+        let processor_lag = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.01, 2.0, 15),
+        );
+        registry.register(
+            "coursewire_processor_events",
+            "Events applied, by outcome (created, updated, deleted, no_op, duplicate, stale, not_cataloged, quarantined …)",
+            processor_events.clone(),
+        );
+        registry.register(
+            "coursewire_processor_change_events",
+            "Change events appended to the outbox",
+            processor_change_events.clone(),
+        );
+        registry.register(
+            "coursewire_processor_quarantined_rows",
+            "Inbox rows the processor quarantined (bad event, or poison after max_attempts)",
+            processor_quarantined.clone(),
+        );
+        registry.register(
+            "coursewire_processor_lag_seconds",
+            "Time from an event's arrival in the inbox to its processing",
+            processor_lag.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             events_received,
@@ -110,7 +146,33 @@ impl Metrics {
             ingest_latency,
             ingest_batch_size,
             inbox_depth,
+            processor_events,
+            processor_change_events,
+            processor_quarantined,
+            processor_lag,
         }
+    }
+
+    /// Counts one inbox row the processor finished.
+    pub fn processed(
+        &self,
+        outcomes: &[&str],
+        change_events: usize,
+        quarantined: bool,
+        lag_seconds: f64,
+    ) {
+        for outcome in outcomes {
+            self.processor_events
+                .get_or_create(&OutcomeLabel {
+                    outcome: (*outcome).to_string(),
+                })
+                .inc();
+        }
+        self.processor_change_events.inc_by(change_events as u64);
+        if quarantined {
+            self.processor_quarantined.inc();
+        }
+        self.processor_lag.observe(lag_seconds.max(0.0));
     }
 
     pub fn rejected(&self, reason: &str) {

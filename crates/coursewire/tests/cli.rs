@@ -190,3 +190,45 @@ fn print_default_prints_the_documented_config() {
     let parsed: toml::Table = toml::from_str(&text).unwrap();
     assert!(parsed.contains_key("database"));
 }
+
+#[test]
+fn sim_command_serves_and_prints_its_base_url() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coursewire"))
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--paused",
+            "--canvas-token",
+            "script-token",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("coursewire sim listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (status, courses) = runtime.block_on(async {
+        let client = coursewire::app::http_client().unwrap();
+        let r = client
+            .get(format!("{base}/api/v1/accounts/1/courses?per_page=5"))
+            .bearer_auth("script-token")
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200, "{courses}");
+    assert_eq!(courses.as_array().map(Vec::len), Some(5));
+}

@@ -62,38 +62,41 @@ async fn signed_live_events_from_the_simulator_land_in_the_inbox_once() {
     assert_eq!(counters.live_events.dropped_after_retries, 0);
 
     let store = app.db.store().await;
-    let depth = store.inbox_depth().await.unwrap();
-    assert_eq!(depth.quarantined, 0, "every simulated event decodes");
     // The inbox holds exactly the distinct events the simulator emitted (Canvas sends no id:
-    // two emitted events with identical content are one event to any consumer).
-    let emitted: BTreeSet<String> = sim
-        .live_events(0, 100_000)
-        .events
-        .iter()
-        .map(|logged| {
-            canvas::live_events::decode_value(&logged.event).unwrap()[0]
-                .dedup_key
-                .clone()
-        })
-        .collect();
-    let stored: BTreeSet<String> = store
-        .inbox_after(0, 100_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|row| row.dedup_key)
-        .collect();
-    assert_eq!(
-        stored.len(),
-        depth.total() as usize,
-        "no event stored twice"
-    );
+    // two emitted events with identical content are one event to any consumer). The clock is
+    // paused, so both sides converge; a delivery may still be on its way when the simulator's
+    // queue reads empty, hence the wait.
+    let emitted_keys = || -> BTreeSet<String> {
+        sim.live_events(0, 100_000)
+            .events
+            .iter()
+            .map(|logged| {
+                canvas::live_events::decode_value(&logged.event).unwrap()[0]
+                    .dedup_key
+                    .clone()
+            })
+            .collect()
+    };
+    let mut emitted = emitted_keys();
+    let mut rows = Vec::new();
+    for _ in 0..200 {
+        emitted = emitted_keys();
+        rows = store.inbox_after(0, 100_000).await.unwrap();
+        if rows.len() >= emitted.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stored: BTreeSet<String> = rows.iter().map(|row| row.dedup_key.clone()).collect();
+    assert_eq!(stored.len(), rows.len(), "no event stored twice");
     assert_eq!(
         emitted.symmetric_difference(&stored).collect::<Vec<_>>(),
         Vec::<&String>::new(),
         "inbox = emitted events; counters {:?}",
         counters.live_events
     );
+    let depth = store.inbox_depth().await.unwrap();
+    assert_eq!(depth.quarantined, 0, "every simulated event decodes");
     assert!(
         store.recent_rejections(10).await.unwrap().is_empty(),
         "nothing refused"

@@ -10,17 +10,31 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 type Embedded = (i64, &'static str, &'static str);
 
-const SQLITE: &[Embedded] = &[(
-    1,
-    "inbox",
-    include_str!("../../migrations/sqlite/0001_inbox.sql"),
-)];
+const SQLITE: &[Embedded] = &[
+    (
+        1,
+        "inbox",
+        include_str!("../../migrations/sqlite/0001_inbox.sql"),
+    ),
+    (
+        2,
+        "processing",
+        include_str!("../../migrations/sqlite/0002_processing.sql"),
+    ),
+];
 
-const POSTGRES: &[Embedded] = &[(
-    1,
-    "inbox",
-    include_str!("../../migrations/postgres/0001_inbox.sql"),
-)];
+const POSTGRES: &[Embedded] = &[
+    (
+        1,
+        "inbox",
+        include_str!("../../migrations/postgres/0001_inbox.sql"),
+    ),
+    (
+        2,
+        "processing",
+        include_str!("../../migrations/postgres/0002_processing.sql"),
+    ),
+];
 
 fn migrator(embedded: &[Embedded]) -> Migrator {
     let migrations = embedded

@@ -7,7 +7,10 @@
 
 mod migrations;
 mod postgres;
+mod postgres_processing;
+mod processing;
 mod sqlite;
+mod sqlite_processing;
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +19,10 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 pub use postgres::PostgresStore;
+pub use processing::{
+    AuditEntry, ChangeEventRow, Lane, LaneLease, PendingRef, PendingRow, ProcessingStore,
+    ProcessingTx,
+};
 pub use sqlite::SqliteStore;
 
 /// What can go wrong talking to the store. Callers either retry later (`Unavailable`) or
@@ -176,9 +183,9 @@ pub struct RejectedRequest {
 }
 
 /// The durable store. Every write that a caller acknowledges to the outside world has been
-/// committed when the method returns.
+/// committed when the method returns. The processor's part lives in [`ProcessingStore`].
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait Store: ProcessingStore + Send + Sync + fmt::Debug {
     /// Which backend this is, for logs and metrics ("sqlite" or "postgres").
     fn backend(&self) -> &'static str;
 

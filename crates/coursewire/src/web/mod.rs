@@ -1,15 +1,18 @@
 //! The HTTP surface: one axum router on one listener. Handlers are thin: they translate HTTP
 //! to the domain call and back, and own no behaviour of their own.
 
+mod api;
 mod health;
 mod hooks;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+use crate::config::Secret;
 use crate::ingest::CanvasIngest;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -21,6 +24,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub canvas: Arc<CanvasIngest>,
     pub max_body_bytes: usize,
+    /// Bearer token for `/api/v1/*`; empty disables the API.
+    pub api_token: Secret,
+    /// Longest long poll on `/api/v1/events`.
+    pub api_max_wait: Duration,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -32,5 +39,6 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/api/v1/events", get(api::events))
         .with_state(state)
 }

@@ -1,0 +1,305 @@
+//! The processor: drains `pending` inbox rows into the catalog, the change-event outbox and the
+//! audit log, in order per entity and in parallel across entities (DESIGN principles 3–5).
+//!
+//! It owns leasing and the order of work; it does not own the merge rule (`catalog`), the
+//! shape of change events (`bus`) or any SQL (`store`), and it never talks to the network.
+//!
+//! # Lanes and leases
+//!
+//! A **lane** is the inbox rows of one entity (the row's subject, `enrollment/48`); a row
+//! without a subject is a lane of its own. A worker **claims** lanes (a row in
+//! `processor_lanes` with an owner and a `lease_until`), then applies the lane's rows one at a
+//! time, oldest event first (event time, else receive time; then dedup key), each in ONE
+//! transaction that also renews the lease. So one entity is only ever worked on by one worker,
+//! while other lanes proceed on other workers and other processes (PostgreSQL).
+//!
+//! * **Crash safety**: a worker that dies leaves its lease to expire (`processor.lease_seconds`);
+//!   then any worker takes the lane over. Every transaction starts by renewing the lease *as
+//!   its owner*: a worker that lost its lane (paused past its lease) writes nothing.
+//! * **Poison rows**: a lane is released (its lease row deleted) whenever a worker leaves it
+//!   normally, so finding an *expired* lease row at claim time means its owner crashed or
+//!   stalled, most likely on the lane's head row; taking it over counts an attempt against
+//!   that row. A row that keeps killing workers is quarantined once it has been abandoned
+//!   `processor.max_attempts` times, with the reason, instead of taking the fleet down. A
+//!   transaction that fails with a store error counts too (and leaves the error on the row),
+//!   so a row that fails every time is quarantined instead of retried forever.
+//! * **Bad events** (undecodable body, a catalog event without an id) are quarantined at once
+//!   with the reason: visible, replayable after a fix, never a panic.
+//! * **Fairness**: a lane is drained for at most `processor.max_rows_per_lane` rows per claim.
+//!
+//! Ordering is also what the catalog's merge rule enforces on its own (an older event never
+//! overwrites newer state), so even a lane applied out of order could not corrupt the catalog;
+//! lanes make it efficient and keep change events in event order.
+
+mod apply;
+mod body;
+mod lanes;
+pub mod replay;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use apply::Applied;
+pub use body::decode_inbox_body;
+
+use crate::clock::Clock;
+use crate::config::ProcessorConfig;
+use crate::metrics::Metrics;
+use crate::store::{Lane, Store, StoreResult};
+
+/// Pending rows read per page while looking for unleased lanes.
+const DISCOVERY_PAGE: i64 = 512;
+/// Pages read at most per claim: a backlog beyond that is reached as the front drains.
+const DISCOVERY_PAGES: usize = 32;
+/// Pause after a store error before trying again.
+const ERROR_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Processor settings, from `[processor]` in the config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub workers: usize,
+    pub lease: Duration,
+    pub max_attempts: i64,
+    pub idle_poll: Duration,
+    pub lanes_per_claim: usize,
+    pub max_rows_per_lane: usize,
+}
+
+impl From<&ProcessorConfig> for Settings {
+    fn from(config: &ProcessorConfig) -> Self {
+        Self {
+            workers: config.workers.max(1),
+            lease: Duration::from_secs(config.lease_seconds.max(1)),
+            max_attempts: config.max_attempts.max(1),
+            idle_poll: Duration::from_millis(config.idle_poll_ms.max(1)),
+            lanes_per_claim: config.lanes_per_claim.max(1),
+            max_rows_per_lane: config.max_rows_per_lane.max(1),
+        }
+    }
+}
+
+/// The processor of one process; `owner` names it in leases.
+#[derive(Debug)]
+pub struct Processor {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    settings: Settings,
+    owner: String,
+}
+
+impl Processor {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+    ) -> Self {
+        let owner = format!(
+            "pid{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        Self {
+            store,
+            clock,
+            metrics,
+            settings,
+            owner,
+        }
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Runs `settings.workers` workers until `stop` is cancelled; each finishes the row it is
+    /// applying, gives up its lanes and returns.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut workers = JoinSet::new();
+        for worker in 0..self.settings.workers {
+            let (me, stop) = (self.clone(), stop.clone());
+            workers.spawn(async move { me.worker(worker, stop).await });
+        }
+        tracing::info!(owner = %self.owner, workers = self.settings.workers, "processor started");
+        while let Some(result) = workers.join_next().await {
+            if let Err(err) = result {
+                // A panic is a bug; its lanes' leases expire and another worker takes over.
+                tracing::error!(error = %err, "processor worker ended abnormally");
+            }
+        }
+        tracing::info!(owner = %self.owner, "processor stopped");
+    }
+
+    async fn worker(&self, worker: usize, stop: CancellationToken) {
+        while !stop.is_cancelled() {
+            let pause = match self.run_once(&stop).await {
+                Ok(None) => self.settings.idle_poll,
+                Ok(Some(_)) => continue,
+                Err(err) => {
+                    tracing::warn!(worker, error = %err, "processor: store error; backing off");
+                    ERROR_BACKOFF
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// One round: claims up to `lanes_per_claim` lanes and drains them. Returns the rows it
+    /// finished, or `None` when no lane was waiting.
+    pub async fn run_once(&self, stop: &CancellationToken) -> StoreResult<Option<usize>> {
+        let now = self.clock.now_ms();
+        let candidates = self.find_lanes(now).await?;
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let until = now + self.lease_ms();
+        // Claims lock lease rows in key order, so two claimers can never deadlock; the lanes
+        // are then drained oldest first, as discovered.
+        let mut by_key = candidates.clone();
+        by_key.sort_by_key(Lane::key);
+        let claimed: HashSet<Lane> = self
+            .store
+            .claim_lanes(&by_key, &self.owner, now, until)
+            .await?
+            .into_iter()
+            .collect();
+        let won: Vec<Lane> = candidates
+            .into_iter()
+            .filter(|lane| claimed.contains(lane))
+            .collect();
+        let mut done = 0;
+        for (i, lane) in won.iter().enumerate() {
+            if self.clock.now_ms() >= until {
+                // Held too long behind the lanes before it: give it back (so that nobody counts
+                // it as abandoned) and let the next round find it again.
+                let _ = self.store.release_lane(lane, &self.owner).await;
+                continue;
+            }
+            match self.drain_lane(lane, stop).await {
+                Ok(n) => done += n,
+                Err(err) => {
+                    for rest in &won[i..] {
+                        let _ = self.store.release_lane(rest, &self.owner).await;
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        Ok(Some(done))
+    }
+
+    /// Runs rounds until one finds no unleased lane (tests, `replay`). Returns rows finished.
+    pub async fn drain(&self) -> StoreResult<usize> {
+        let stop = CancellationToken::new();
+        let mut total = 0;
+        while let Some(done) = self.run_once(&stop).await? {
+            total += done;
+        }
+        Ok(total)
+    }
+
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX / 4)
+    }
+
+    async fn find_lanes(&self, now: i64) -> StoreResult<Vec<Lane>> {
+        let leased: HashSet<String> = self
+            .store
+            .live_leases(now)
+            .await?
+            .into_iter()
+            .map(|lease| lease.lane)
+            .collect();
+        let mut picked = Vec::new();
+        let mut after = 0;
+        for _ in 0..DISCOVERY_PAGES {
+            let page = self.store.pending_after(after, DISCOVERY_PAGE).await?;
+            lanes::pick_lanes(&page, &leased, &mut picked, self.settings.lanes_per_claim);
+            match page.last() {
+                Some(last) if picked.len() < self.settings.lanes_per_claim => after = last.id,
+                _ => break,
+            }
+            if (page.len() as i64) < DISCOVERY_PAGE {
+                break;
+            }
+        }
+        Ok(picked)
+    }
+
+    /// Applies up to `max_rows_per_lane` rows of a claimed lane, then lets it go.
+    async fn drain_lane(&self, lane: &Lane, stop: &CancellationToken) -> StoreResult<usize> {
+        let mut done = 0;
+        for _ in 0..self.settings.max_rows_per_lane {
+            if stop.is_cancelled() {
+                break;
+            }
+            let Some(head) = self.store.lane_head(lane).await? else {
+                break;
+            };
+            let now = self.clock.now_ms();
+            let ctx = apply::Context {
+                lane,
+                owner: &self.owner,
+                now_ms: now,
+                lease_until_ms: now + self.lease_ms(),
+            };
+            let applied = if head.attempts >= self.settings.max_attempts {
+                let reason = match &head.row.status_reason {
+                    Some(error) => format!(
+                        "processing failed or was abandoned {} times; last error: {error}",
+                        head.attempts
+                    ),
+                    None => format!(
+                        "processing was abandoned {} times (a worker crashed or lost its lease each time)",
+                        head.attempts
+                    ),
+                };
+                apply::quarantine_row(self.store.as_ref(), ctx, head.row.id, &reason).await?
+            } else {
+                match apply::apply_row(self.store.as_ref(), ctx, head.row.id).await {
+                    Ok(applied) => applied,
+                    Err(err) => {
+                        // Counted, so that a row that fails every time ends quarantined rather
+                        // than retried forever; a transient outage costs a few attempts.
+                        let _ = self.store.note_failure(head.row.id, &err.to_string()).await;
+                        return Err(err);
+                    }
+                }
+            };
+            match applied {
+                Applied::Done {
+                    outcomes,
+                    change_events,
+                    quarantined,
+                    released,
+                } => {
+                    done += 1;
+                    self.metrics.processed(
+                        &outcomes,
+                        change_events,
+                        quarantined,
+                        (now - head.row.received_at_ms) as f64 / 1000.0,
+                    );
+                    if released {
+                        return Ok(done);
+                    }
+                }
+                Applied::LostLease => {
+                    tracing::warn!(lane = %lane.key(), "lane lease lost to another worker");
+                    return Ok(done);
+                }
+                Applied::NotPending => break,
+            }
+        }
+        self.store.release_lane(lane, &self.owner).await?;
+        Ok(done)
+    }
+}

@@ -1,0 +1,385 @@
+//! SQLite side of [`ProcessingStore`]. Every write transaction starts with `BEGIN IMMEDIATE`,
+//! which takes the database's single write lock up front: processing transactions, claims and
+//! the inbox writer queue behind each other on the busy timeout, so a read-then-write inside a
+//! transaction can never be overtaken.
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Sqlite, Transaction};
+
+use super::processing::{
+    AuditEntry, ChangeEventRow, Lane, LaneLease, PendingRef, PendingRow, ProcessingStore,
+    ProcessingTx, audit_entry, change_event_row, state_text, stored_entity,
+};
+use super::{InboxRow, InboxStatus, SqliteStore, StoreResult, inbox_row};
+use crate::bus::NewChangeEvent;
+use crate::catalog::{EntityKind, EntityRef, StoredEntity};
+
+/// The pending head of a subject lane, in the order the processor applies events.
+const HEAD_OF_SUBJECT: &str = "SELECT * FROM inbox WHERE status = 'pending' AND subject = ? \
+     ORDER BY COALESCE(event_time, received_at), dedup_key LIMIT 1";
+const HEAD_OF_ROW: &str = "SELECT * FROM inbox WHERE status = 'pending' AND id = ?";
+
+async fn fetch_head<'e, E: sqlx::SqliteExecutor<'e>>(
+    executor: E,
+    lane: &Lane,
+) -> StoreResult<Option<SqliteRow>> {
+    let row = match lane {
+        Lane::Subject(subject) => {
+            sqlx::query(HEAD_OF_SUBJECT)
+                .bind(subject.clone())
+                .fetch_optional(executor)
+                .await?
+        }
+        Lane::Row(id) => {
+            sqlx::query(HEAD_OF_ROW)
+                .bind(*id)
+                .fetch_optional(executor)
+                .await?
+        }
+    };
+    Ok(row)
+}
+
+fn pending_row(r: &SqliteRow) -> StoreResult<PendingRow> {
+    use sqlx::Row;
+    Ok(PendingRow {
+        row: inbox_row(r)?,
+        attempts: r.try_get("attempts")?,
+    })
+}
+
+#[async_trait]
+impl ProcessingStore for SqliteStore {
+    async fn pending_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<PendingRef>> {
+        let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT id, subject FROM inbox WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, subject)| PendingRef { id, subject })
+            .collect())
+    }
+
+    async fn live_leases(&self, now_ms: i64) -> StoreResult<Vec<LaneLease>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT lane, owner, lease_until FROM processor_lanes WHERE lease_until >= ?",
+        )
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(lane, owner, lease_until_ms)| LaneLease {
+                lane,
+                owner,
+                lease_until_ms,
+            })
+            .collect())
+    }
+
+    async fn claim_lanes(
+        &self,
+        lanes: &[Lane],
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> StoreResult<Vec<Lane>> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut won = Vec::with_capacity(lanes.len());
+        for lane in lanes {
+            // A lease row left behind expired means its owner died or stalled: take it over
+            // and count an attempt against the lane's head, the row that owner was likely on.
+            // A drained or released lane has no row: claiming it anew counts nothing.
+            let taken_over: Option<(String,)> = sqlx::query_as(
+                "UPDATE processor_lanes SET owner = ?, lease_until = ?, claimed_at = ? \
+                 WHERE lane = ? AND lease_until < ? RETURNING lane",
+            )
+            .bind(owner)
+            .bind(until_ms)
+            .bind(now_ms)
+            .bind(lane.key())
+            .bind(now_ms)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if taken_over.is_some() {
+                if let Some(head) = fetch_head(&mut *tx, lane).await? {
+                    let head = inbox_row(&head)?;
+                    sqlx::query("UPDATE inbox SET attempts = attempts + 1 WHERE id = ?")
+                        .bind(head.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                won.push(lane.clone());
+                continue;
+            }
+            let fresh: Option<(String,)> = sqlx::query_as(
+                "INSERT INTO processor_lanes (lane, owner, lease_until, claimed_at) \
+                     VALUES (?, ?, ?, ?) ON CONFLICT (lane) DO NOTHING RETURNING lane",
+            )
+            .bind(lane.key())
+            .bind(owner)
+            .bind(until_ms)
+            .bind(now_ms)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if fresh.is_none() {
+                continue;
+            }
+            won.push(lane.clone());
+        }
+        tx.commit().await?;
+        Ok(won)
+    }
+
+    async fn lane_head(&self, lane: &Lane) -> StoreResult<Option<PendingRow>> {
+        let row = fetch_head(self.pool(), lane).await?;
+        row.as_ref().map(pending_row).transpose()
+    }
+
+    async fn note_failure(&self, inbox_id: i64, error: &str) -> StoreResult<()> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "UPDATE inbox SET attempts = attempts + 1, status_reason = ? \
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(error)
+        .bind(inbox_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_lane(&self, lane: &Lane, owner: &str) -> StoreResult<()> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM processor_lanes WHERE lane = ? AND owner = ?")
+            .bind(lane.key())
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn begin_processing(&self) -> StoreResult<Box<dyn ProcessingTx>> {
+        let tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Box::new(SqliteProcessingTx { tx }))
+    }
+
+    async fn catalog_entity(&self, entity: EntityRef) -> StoreResult<Option<StoredEntity>> {
+        let row =
+            sqlx::query("SELECT * FROM catalog_entities WHERE kind = ? AND id = ? AND NOT deleted")
+                .bind(entity.kind.as_str())
+                .bind(entity.id)
+                .fetch_optional(self.pool())
+                .await?;
+        row.as_ref().map(stored_entity).transpose()
+    }
+
+    async fn catalog_rows(&self, kind: EntityKind) -> StoreResult<Vec<StoredEntity>> {
+        let rows = sqlx::query("SELECT * FROM catalog_entities WHERE kind = ? ORDER BY id")
+            .bind(kind.as_str())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(stored_entity).collect()
+    }
+
+    async fn change_events_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ChangeEventRow>> {
+        let rows =
+            sqlx::query("SELECT * FROM change_events WHERE position > ? ORDER BY position LIMIT ?")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter().map(change_event_row).collect()
+    }
+
+    async fn change_events_for(&self, subject: &str) -> StoreResult<Vec<ChangeEventRow>> {
+        let rows = sqlx::query("SELECT * FROM change_events WHERE subject = ? ORDER BY sequence")
+            .bind(subject)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(change_event_row).collect()
+    }
+
+    async fn audit_for_inbox(&self, inbox_id: i64) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE inbox_id = ? ORDER BY id")
+            .bind(inbox_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(audit_entry).collect()
+    }
+
+    async fn requeue(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        include_quarantined: bool,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE inbox SET status = 'pending', status_reason = NULL, attempts = 0 \
+             WHERE received_at >= ? AND received_at < ? \
+               AND (status = 'processed' OR (? AND status = 'quarantined'))",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(include_quarantined)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn pending_row(&self, inbox_id: i64) -> StoreResult<Option<PendingRow>> {
+        let row = sqlx::query(HEAD_OF_ROW)
+            .bind(inbox_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(pending_row).transpose()
+    }
+}
+
+struct SqliteProcessingTx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+#[async_trait]
+impl ProcessingTx for SqliteProcessingTx {
+    async fn renew_lease(&mut self, lane: &Lane, owner: &str, until_ms: i64) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE processor_lanes SET lease_until = ? WHERE lane = ? AND owner = ?")
+                .bind(until_ms)
+                .bind(lane.key())
+                .bind(owner)
+                .execute(&mut *self.tx)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn lock_pending(&mut self, inbox_id: i64) -> StoreResult<Option<InboxRow>> {
+        // The write lock taken by BEGIN IMMEDIATE already excludes every other writer.
+        let row = sqlx::query(HEAD_OF_ROW)
+            .bind(inbox_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(inbox_row).transpose()
+    }
+
+    async fn load_entity(&mut self, entity: EntityRef) -> StoreResult<Option<StoredEntity>> {
+        let row = sqlx::query("SELECT * FROM catalog_entities WHERE kind = ? AND id = ?")
+            .bind(entity.kind.as_str())
+            .bind(entity.id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(stored_entity).transpose()
+    }
+
+    async fn save_entity(&mut self, entity: &StoredEntity, now_ms: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO catalog_entities (kind, id, state, deleted, version_time, version_tie, \
+               sequence, course_id, section_id, user_id, written_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, \
+               deleted = excluded.deleted, version_time = excluded.version_time, \
+               version_tie = excluded.version_tie, sequence = excluded.sequence, \
+               course_id = excluded.course_id, section_id = excluded.section_id, \
+               user_id = excluded.user_id, written_at = excluded.written_at",
+        )
+        .bind(entity.entity.kind.as_str())
+        .bind(entity.entity.id)
+        .bind(state_text(entity))
+        .bind(entity.deleted)
+        .bind(entity.version.time_ms)
+        .bind(&entity.version.tie)
+        .bind(entity.sequence)
+        .bind(entity.course_id())
+        .bind(entity.section_id())
+        .bind(entity.user_id())
+        .bind(now_ms)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn append_change_event(&mut self, event: &NewChangeEvent) -> StoreResult<Option<i64>> {
+        let position: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO change_events (id, subject, sequence, type, time_ms, inbox_id, created_at, event) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING position",
+        )
+        .bind(&event.id)
+        .bind(&event.subject)
+        .bind(event.sequence)
+        .bind(&event.r#type)
+        .bind(event.time_ms)
+        .bind(event.inbox_id)
+        .bind(event.created_at_ms)
+        .bind(&event.event)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(position.map(|(p,)| p))
+    }
+
+    async fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, inbox_id, subject, cause_id, action, change_event_id, detail) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(entry.at_ms)
+        .bind(entry.inbox_id)
+        .bind(&entry.subject)
+        .bind(&entry.cause_id)
+        .bind(&entry.action)
+        .bind(&entry.change_event_id)
+        .bind(entry.detail.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_inbox(
+        &mut self,
+        inbox_id: i64,
+        status: InboxStatus,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE inbox SET status = ?, status_reason = ?, processed_at = ? \
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(now_ms)
+        .bind(inbox_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_if_drained(&mut self, lane: &Lane, owner: &str) -> StoreResult<bool> {
+        if fetch_head(&mut *self.tx, lane).await?.is_some() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM processor_lanes WHERE lane = ? AND owner = ?")
+            .bind(lane.key())
+            .bind(owner)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(true)
+    }
+
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
