@@ -25,6 +25,10 @@ pub struct Args {
     /// Share of requests that re-deliver an event already sent (re-signed, as Canvas retries).
     #[arg(long, default_value_t = 0.05)]
     duplicate_ratio: f64,
+    /// Run the processor in the same process (it competes with ingest for the CPU and, on
+    /// SQLite, for the write lock). Off measures an ingest-only node.
+    #[arg(long)]
+    with_processor: bool,
     #[arg(
         long,
         env = "COURSEWIRE_TEST_POSTGRES_URL",
@@ -37,6 +41,7 @@ pub struct Args {
 pub struct Report {
     scenario: &'static str,
     store: String,
+    with_processor: bool,
     clients: usize,
     requests: usize,
     distinct_events: usize,
@@ -57,7 +62,12 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     let signer = CanvasSigner::new()?;
     let jwks_url = signer.serve_jwks().await?;
     let db = BenchDb::new(&args.store, &args.postgres_url).await?;
-    let (addr, stop) = start_service(&db.url, |c| c.canvas.jwks_url = jwks_url).await?;
+    let with_processor = args.with_processor;
+    let (addr, stop) = start_service(&db.url, |c| {
+        c.canvas.jwks_url = jwks_url;
+        c.processor.enabled = with_processor;
+    })
+    .await?;
 
     eprintln!("signing {} events…", args.requests);
     let (bodies, distinct) = signed_bodies(&signer, args.requests, args.duplicate_ratio)?;
@@ -113,6 +123,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     Ok(Report {
         scenario: "ingest",
         store: args.store,
+        with_processor,
         clients: args.clients,
         requests: args.requests,
         distinct_events: distinct,
