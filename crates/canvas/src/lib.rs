@@ -1,6 +1,7 @@
 //! Canvas LMS client library: Live Events decoding and signature checks, and (later) the REST
 //! and GraphQL client with its quota governor.
 
+pub mod client;
 pub mod live_events;
 pub mod signature;
 

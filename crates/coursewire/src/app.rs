@@ -12,6 +12,8 @@ use canvas::signature::{JwksSource, Verifier};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::bus::delivery::{self, Delivery};
+use crate::bus::nats::NatsSink;
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::ingest::{CanvasIngest, InboxWriter, IngestSettings};
@@ -75,6 +77,21 @@ pub async fn serve(
         );
         tokio::spawn(Arc::new(processor).run(stopping.child_token()))
     });
+    let delivery_task = if config.delivery.enabled {
+        let delivery = Delivery::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            metrics.clone(),
+            delivery::Settings::from(&config.delivery),
+        )?;
+        Some(tokio::spawn(Arc::new(delivery).run(stopping.child_token())))
+    } else {
+        None
+    };
+    let nats_task = (!config.nats.url.is_empty()).then(|| {
+        let sink = NatsSink::new(store.clone(), metrics.clone(), config.nats.clone());
+        tokio::spawn(sink.run(stopping.child_token()))
+    });
     let state = AppState {
         store: store.clone(),
         metrics,
@@ -82,6 +99,7 @@ pub async fn serve(
         max_body_bytes: config.ingest.max_body_bytes,
         api_token: config.api.token.clone(),
         api_max_wait: Duration::from_secs(config.api.max_wait_seconds),
+        default_retry_schedule_ms: config.delivery.retry_schedule_ms.clone(),
     };
     let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let local = listener.local_addr()?;
@@ -107,6 +125,12 @@ pub async fn serve(
     stopping.cancel();
     if let Some(task) = processor_task {
         task.await.context("processor panicked")?;
+    }
+    if let Some(task) = delivery_task {
+        task.await.context("delivery panicked")?;
+    }
+    if let Some(task) = nats_task {
+        task.await.context("NATS sink panicked")?;
     }
     store.close().await;
     tracing::info!("coursewire stopped");

@@ -46,6 +46,11 @@ pub enum Command {
         #[arg(long)]
         include_quarantined: bool,
     },
+    /// Manage push subscriptions: change events POSTed to a URL as signed Standard Webhooks.
+    Subscriptions {
+        #[command(subcommand)]
+        action: SubscriptionsAction,
+    },
     /// Run the simulator of Canvas and Panopto (for tests, the demo and benchmarks).
     Sim(sim::SimArgs),
     /// Configuration helpers.
@@ -61,4 +66,38 @@ pub enum ConfigAction {
     PrintDefault,
     /// Print the effective configuration (defaults, file, environment), secrets redacted.
     Show,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionsAction {
+    /// Add a subscription; prints it as JSON with its secret (shown this once).
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        url: String,
+        /// whsec_<base64 of 24–64 bytes>; generated when not given.
+        #[arg(long)]
+        secret: Option<String>,
+        /// Event-type globs, comma-separated (e.g. `edu.canvas.enrollment.*`); default all.
+        #[arg(long, value_delimiter = ',')]
+        types: Vec<String>,
+        /// Delays after each failed attempt, e.g. `5s,5m,30m`; default delivery.retry_schedule_ms.
+        #[arg(long)]
+        retry_schedule: Option<String>,
+        /// What to do with an event whose retries are used up: block (the lane waits) or skip
+        /// (dead-letter it and go on).
+        #[arg(long, default_value = "block")]
+        on_exhausted: String,
+    },
+    /// List subscriptions as JSON (secrets are not shown).
+    List,
+    /// Stop delivering to a subscription (events keep accumulating).
+    Pause { name: String },
+    /// Deliver again to a paused subscription, from where it stopped.
+    Resume { name: String },
+    /// Remove a subscription and its delivery state.
+    Remove { name: String },
+    /// Retry exhausted and dead-lettered events, and re-enable a disabled endpoint.
+    Retry { name: String },
 }

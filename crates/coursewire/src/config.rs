@@ -21,6 +21,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub processor: ProcessorConfig,
     pub api: ApiConfig,
+    pub delivery: DeliveryConfig,
+    pub nats: NatsConfig,
     pub log: LogConfig,
 }
 
@@ -64,6 +66,25 @@ pub struct ProcessorConfig {
     pub idle_poll_ms: u64,
     pub lanes_per_claim: usize,
     pub max_rows_per_lane: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    pub enabled: bool,
+    pub concurrency: usize,
+    pub timeout_seconds: u64,
+    pub idle_poll_ms: u64,
+    pub disable_after_seconds: u64,
+    pub retry_schedule_ms: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    pub url: String,
+    pub stream: String,
+    pub subject_prefix: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -210,6 +231,18 @@ impl Config {
                         .parse()
                         .with_context(|| format!("{key}={value:?} is not a number of seconds"))?
                 }
+                "COURSEWIRE_DELIVERY_ENABLED" => self.delivery.enabled = parse_bool(key, value)?,
+                "COURSEWIRE_DELIVERY_DISABLE_AFTER_SECONDS" => {
+                    self.delivery.disable_after_seconds = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not a number of seconds"))?
+                }
+                "COURSEWIRE_DELIVERY_TIMEOUT_SECONDS" => {
+                    self.delivery.timeout_seconds = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not a number of seconds"))?
+                }
+                "COURSEWIRE_NATS_URL" => self.nats.url = value.clone(),
                 "COURSEWIRE_API_TOKEN" => self.api.token = Secret::new(value.clone()),
                 "COURSEWIRE_LOG" => self.log.filter = value.clone(),
                 _ => {}
@@ -249,6 +282,15 @@ impl Config {
         }
         if p.lease_seconds == 0 || p.max_attempts < 1 || p.idle_poll_ms == 0 {
             bail!("processor.lease_seconds, max_attempts and idle_poll_ms must be positive");
+        }
+        let d = &self.delivery;
+        if d.concurrency == 0 || d.timeout_seconds == 0 || d.idle_poll_ms == 0 {
+            bail!("delivery.concurrency, timeout_seconds and idle_poll_ms must be positive");
+        }
+        if !self.nats.url.is_empty()
+            && (self.nats.stream.is_empty() || self.nats.subject_prefix.is_empty())
+        {
+            bail!("nats.stream and nats.subject_prefix must be set when nats.url is");
         }
         Ok(())
     }
@@ -355,6 +397,36 @@ mod tests {
         let err =
             Config::load_from(None, &env(&[("COURSEWIRE_PROCESSOR_WORKERS", "0")])).unwrap_err();
         assert!(format!("{err:#}").contains("processor.workers"), "{err:#}");
+    }
+
+    #[test]
+    fn delivery_and_nats_settings_default_and_override() {
+        let config = Config::load_from(None, &[]).unwrap();
+        assert!(config.delivery.enabled);
+        assert_eq!(config.delivery.timeout_seconds, 15);
+        assert_eq!(config.delivery.disable_after_seconds, 86_400);
+        assert_eq!(
+            config.delivery.retry_schedule_ms,
+            crate::bus::delivery::schedule::DEFAULT_SCHEDULE_MS.to_vec()
+        );
+        assert!(config.nats.url.is_empty(), "NATS is off by default");
+        let config = Config::load_from(
+            None,
+            &env(&[
+                ("COURSEWIRE_DELIVERY_ENABLED", "false"),
+                ("COURSEWIRE_DELIVERY_TIMEOUT_SECONDS", "3"),
+                ("COURSEWIRE_DELIVERY_DISABLE_AFTER_SECONDS", "60"),
+                ("COURSEWIRE_NATS_URL", "nats://127.0.0.1:4222"),
+            ]),
+        )
+        .unwrap();
+        assert!(!config.delivery.enabled);
+        assert_eq!(config.delivery.timeout_seconds, 3);
+        assert_eq!(config.delivery.disable_after_seconds, 60);
+        assert_eq!(config.nats.url, "nats://127.0.0.1:4222");
+        let err = Config::load_from(None, &env(&[("COURSEWIRE_DELIVERY_TIMEOUT_SECONDS", "0")]))
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("delivery."), "{err:#}");
     }
 
     #[test]

@@ -67,6 +67,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Subscriptions { action } => {
+            let config = Config::load(cli.config.as_deref())?;
+            init_tracing("warn");
+            let out = coursewire::bus::delivery::admin::command(&config, action).await?;
+            println!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Migrate => {
             let config = Config::load(cli.config.as_deref())?;
             init_tracing(&config.log.filter);

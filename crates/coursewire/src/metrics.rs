@@ -12,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 use crate::store::{InboxDepth, InboxStatus};
 
@@ -40,6 +41,21 @@ pub struct Metrics {
     pub processor_change_events: Counter,
     pub processor_quarantined: Counter,
     pub processor_lag: Histogram,
+    pub delivery_attempts: Family<SubscriptionLabel, Counter>,
+    pub delivery_outcomes: Family<DeliveryOutcomeLabel, Counter>,
+    pub delivery_latency: Histogram,
+    pub delivery_lag: Family<SubscriptionLabel, Gauge<f64, AtomicU64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SubscriptionLabel {
+    pub subscription: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryOutcomeLabel {
+    pub subscription: String,
+    pub outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -136,6 +152,33 @@ impl Metrics {
             "Time from an event's arrival in the inbox to its processing",
             processor_lag.clone(),
         );
+        let delivery_attempts = Family::<SubscriptionLabel, Counter>::default();
+        let delivery_outcomes = Family::<DeliveryOutcomeLabel, Counter>::default();
+        // 10 ms … ~45 h: from inbox receipt to the subscriber's 2xx, retries included.
+        let delivery_latency = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.01, 2.0, 25),
+        );
+        let delivery_lag = Family::<SubscriptionLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "coursewire_delivery_attempts",
+            "Webhook requests sent to subscribers, by subscription",
+            delivery_attempts.clone(),
+        );
+        registry.register(
+            "coursewire_delivery_deliveries",
+            "Attempts by outcome (delivered, failed, exhausted, dead_lettered, filtered, disabled)",
+            delivery_outcomes.clone(),
+        );
+        registry.register(
+            "coursewire_delivery_latency_seconds",
+            "Time from an event's arrival in the inbox to its acknowledged delivery",
+            delivery_latency.clone(),
+        );
+        registry.register(
+            "coursewire_delivery_lag_seconds",
+            "Age of the oldest change event not yet delivered, by subscription",
+            delivery_lag.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             events_received,
@@ -150,6 +193,10 @@ impl Metrics {
             processor_change_events,
             processor_quarantined,
             processor_lag,
+            delivery_attempts,
+            delivery_outcomes,
+            delivery_latency,
+            delivery_lag,
         }
     }
 
@@ -173,6 +220,28 @@ impl Metrics {
             self.processor_quarantined.inc();
         }
         self.processor_lag.observe(lag_seconds.max(0.0));
+    }
+
+    /// Counts one delivery outcome of a subscription.
+    pub fn delivery(&self, subscription: &str, outcome: &str) {
+        self.delivery_outcomes
+            .get_or_create(&DeliveryOutcomeLabel {
+                subscription: subscription.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Sets each subscription's lag from the creation time of its oldest undelivered event.
+    pub fn set_delivery_lag(&self, backlog: &[(String, Option<i64>)], now_ms: i64) {
+        for (name, oldest) in backlog {
+            let lag = oldest.map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0);
+            self.delivery_lag
+                .get_or_create(&SubscriptionLabel {
+                    subscription: name.clone(),
+                })
+                .set(lag);
+        }
     }
 
     pub fn rejected(&self, reason: &str) {

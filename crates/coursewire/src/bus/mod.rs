@@ -22,6 +22,9 @@
 //!   zero-padded decimal string as the CloudEvents sequence extension asks (so it also sorts as
 //!   text); `causationid` — the upstream CloudEvent id, for tracing a change to its cause.
 
+pub mod delivery;
+pub mod nats;
+
 use canvas::CloudEvent;
 use canvas::live_events::cloud_event::{DATA_CONTENT_TYPE, SPEC_VERSION};
 use canvas::live_events::time::format_rfc3339_ms;

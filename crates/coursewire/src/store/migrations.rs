@@ -21,6 +21,11 @@ const SQLITE: &[Embedded] = &[
         "processing",
         include_str!("../../migrations/sqlite/0002_processing.sql"),
     ),
+    (
+        3,
+        "delivery",
+        include_str!("../../migrations/sqlite/0003_delivery.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -33,6 +38,11 @@ const POSTGRES: &[Embedded] = &[
         2,
         "processing",
         include_str!("../../migrations/postgres/0002_processing.sql"),
+    ),
+    (
+        3,
+        "delivery",
+        include_str!("../../migrations/postgres/0003_delivery.sql"),
     ),
 ];
 

@@ -5,11 +5,14 @@
 //! are held to one behaviour test-suite (`tests/store_behaviour.rs`). The store knows rows, not
 //! HTTP or Canvas: callers hand it fully formed records.
 
+mod delivery;
 mod migrations;
 mod postgres;
+mod postgres_delivery;
 mod postgres_processing;
 mod processing;
 mod sqlite;
+mod sqlite_delivery;
 mod sqlite_processing;
 
 use std::fmt;
@@ -18,6 +21,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
+pub use delivery::{
+    AttemptEnd, AttemptRow, AttemptStart, DeadLetter, DeliveryLane, DeliveryStore, LaneEvent,
+    LaneMove, NewSubscription, OnExhausted, RetryCounts, Subscription,
+};
 pub use postgres::PostgresStore;
 pub use processing::{
     AuditEntry, ChangeEventRow, Lane, LaneLease, PendingRef, PendingRow, ProcessingStore,
@@ -185,7 +192,7 @@ pub struct RejectedRequest {
 /// The durable store. Every write that a caller acknowledges to the outside world has been
 /// committed when the method returns. The processor's part lives in [`ProcessingStore`].
 #[async_trait]
-pub trait Store: ProcessingStore + Send + Sync + fmt::Debug {
+pub trait Store: ProcessingStore + DeliveryStore + Send + Sync + fmt::Debug {
     /// Which backend this is, for logs and metrics ("sqlite" or "postgres").
     fn backend(&self) -> &'static str;
 

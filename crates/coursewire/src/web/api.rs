@@ -30,7 +30,7 @@ pub struct EventsQuery {
     wait: u64,
 }
 
-fn unauthorized(detail: &str) -> Response {
+pub(super) fn unauthorized(detail: &str) -> Response {
     (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Bearer")],

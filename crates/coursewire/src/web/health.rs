@@ -30,6 +30,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         Ok(depth) => state.metrics.set_inbox_depth(&depth),
         Err(err) => tracing::warn!(error = %err, "inbox depth unavailable for /metrics"),
     }
+    match state.store.delivery_backlog().await {
+        Ok(backlog) => state
+            .metrics
+            .set_delivery_lag(&backlog, chrono::Utc::now().timestamp_millis()),
+        Err(err) => tracing::warn!(error = %err, "delivery backlog unavailable for /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,

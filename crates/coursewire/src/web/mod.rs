@@ -4,6 +4,7 @@
 mod api;
 mod health;
 mod hooks;
+mod subscriptions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub api_token: Secret,
     /// Longest long poll on `/api/v1/events`.
     pub api_max_wait: Duration,
+    /// Retry schedule of subscriptions created without one (`delivery.retry_schedule_ms`).
+    pub default_retry_schedule_ms: Vec<u64>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -40,5 +43,17 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/api/v1/events", get(api::events))
+        .route(
+            "/api/v1/subscriptions",
+            get(subscriptions::list).post(subscriptions::add),
+        )
+        .route(
+            "/api/v1/subscriptions/{name}",
+            get(subscriptions::show).delete(subscriptions::remove),
+        )
+        .route(
+            "/api/v1/subscriptions/{name}/{action}",
+            post(subscriptions::act),
+        )
         .with_state(state)
 }

@@ -1,0 +1,252 @@
+//! Managing subscriptions, shared by `coursewire subscriptions …` and `/api/v1/subscriptions`:
+//! validates a request, fills in the defaults (a generated `whsec_` secret, the configured
+//! retry schedule) and calls the store. The generated secret is returned once, at creation.
+
+use serde::{Deserialize, Serialize};
+
+use super::schedule;
+use super::signature::{generate_secret, secret_key};
+use crate::store::{NewSubscription, OnExhausted, Store, StoreError, Subscription};
+
+/// A subscription to add, as the CLI and the API take it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddRequest {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Delays after the 1st, 2nd … failed attempt, in ms; default `delivery.retry_schedule_ms`.
+    #[serde(default)]
+    pub retry_schedule_ms: Option<Vec<u64>>,
+    /// `block` (default) or `skip`.
+    #[serde(default)]
+    pub on_exhausted: Option<String>,
+}
+
+/// A created subscription with its secret (shown this once).
+#[derive(Debug, Clone, Serialize)]
+pub struct Added {
+    #[serde(flatten)]
+    pub subscription: Subscription,
+    pub secret: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a subscription named {0:?} already exists")]
+    Exists(String),
+    #[error("no subscription named {0:?}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Checks a request and turns it into the row to store.
+pub fn prepare(
+    request: AddRequest,
+    default_schedule_ms: &[u64],
+    now_ms: i64,
+) -> Result<(NewSubscription, String), AdminError> {
+    if !valid_name(&request.name) {
+        return Err(AdminError::Invalid(
+            "name must be 1–100 characters of letters, digits, '-', '_' or '.'".into(),
+        ));
+    }
+    let url = reqwest::Url::parse(&request.url)
+        .map_err(|e| AdminError::Invalid(format!("url is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(AdminError::Invalid("url must be http(s)".into()));
+    }
+    let secret = match request.secret {
+        Some(secret) => {
+            secret_key(&secret).map_err(|e| AdminError::Invalid(e.to_string()))?;
+            secret
+        }
+        None => generate_secret(),
+    };
+    let types: Vec<String> = request
+        .types
+        .iter()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let on_exhausted = OnExhausted::parse(request.on_exhausted.as_deref().unwrap_or("block"))
+        .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let retry_schedule_ms = request
+        .retry_schedule_ms
+        .unwrap_or_else(|| default_schedule_ms.to_vec());
+    if retry_schedule_ms.len() > 100 || retry_schedule_ms.iter().any(|d| *d > 7 * 86_400_000) {
+        return Err(AdminError::Invalid(
+            "retry schedule: at most 100 delays of at most 7 days".into(),
+        ));
+    }
+    Ok((
+        NewSubscription {
+            name: request.name,
+            url: url.to_string(),
+            secret: secret.clone(),
+            types,
+            retry_schedule_ms,
+            on_exhausted,
+            created_at_ms: now_ms,
+        },
+        secret,
+    ))
+}
+
+/// Adds a subscription.
+pub async fn add(
+    store: &dyn Store,
+    request: AddRequest,
+    default_schedule_ms: &[u64],
+    now_ms: i64,
+) -> Result<Added, AdminError> {
+    let (new, secret) = prepare(request, default_schedule_ms, now_ms)?;
+    match store.create_subscription(&new).await? {
+        Some(subscription) => Ok(Added {
+            subscription,
+            secret,
+        }),
+        None => Err(AdminError::Exists(new.name)),
+    }
+}
+
+/// Parses the CLI's `--retry-schedule 5s,5m,30m`.
+pub fn parse_schedule_arg(text: &str) -> Result<Vec<u64>, AdminError> {
+    schedule::parse_schedule(text).ok_or_else(|| {
+        AdminError::Invalid(format!(
+            "retry schedule {text:?}: expected durations like 250ms,5s,5m,2h"
+        ))
+    })
+}
+
+/// Runs `coursewire subscriptions …` against the configured database; returns what to print.
+pub async fn command(
+    config: &crate::config::Config,
+    action: crate::cli::SubscriptionsAction,
+) -> anyhow::Result<String> {
+    use crate::cli::SubscriptionsAction as A;
+    use anyhow::Context;
+    let store = crate::store::open(config.database.url.expose())
+        .await
+        .with_context(|| format!("cannot open the store at {}", config.database.url))?;
+    store.migrate().await.context("migrations failed")?;
+    let missing = |name: &str| AdminError::NotFound(name.to_owned());
+    let out = match action {
+        A::Add {
+            name,
+            url,
+            secret,
+            types,
+            retry_schedule,
+            on_exhausted,
+        } => {
+            let retry_schedule_ms = retry_schedule
+                .as_deref()
+                .map(parse_schedule_arg)
+                .transpose()?;
+            let request = AddRequest {
+                name,
+                url,
+                secret,
+                types,
+                retry_schedule_ms,
+                on_exhausted: Some(on_exhausted),
+            };
+            let now = chrono::Utc::now().timestamp_millis();
+            let added = add(
+                store.as_ref(),
+                request,
+                &config.delivery.retry_schedule_ms,
+                now,
+            )
+            .await?;
+            serde_json::to_string_pretty(&added)?
+        }
+        A::List => serde_json::to_string_pretty(&store.subscriptions().await?)?,
+        A::Pause { name } => {
+            if !store.set_paused(&name, true).await? {
+                Err(missing(&name))?
+            }
+            format!("{name}: paused")
+        }
+        A::Resume { name } => {
+            if !store.set_paused(&name, false).await? {
+                Err(missing(&name))?
+            }
+            format!("{name}: resumed")
+        }
+        A::Remove { name } => {
+            if !store.remove_subscription(&name).await? {
+                Err(missing(&name))?
+            }
+            format!("{name}: removed")
+        }
+        A::Retry { name } => match store.retry_subscription(&name).await? {
+            Some(counts) => serde_json::to_string(&counts)?,
+            None => Err(missing(&name))?,
+        },
+    };
+    store.close().await;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> AddRequest {
+        AddRequest {
+            name: "lms-sync".into(),
+            url: "https://example.test/hook".into(),
+            ..AddRequest::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let (new, secret) = prepare(request(), &[5, 6], 42).unwrap();
+        assert!(secret.starts_with("whsec_"));
+        assert_eq!(new.secret, secret);
+        assert_eq!(new.retry_schedule_ms, vec![5, 6]);
+        assert_eq!(new.on_exhausted, OnExhausted::Block);
+        assert!(new.types.is_empty());
+    }
+
+    #[test]
+    fn bad_requests_are_refused() {
+        for bad in [
+            AddRequest {
+                name: "has space".into(),
+                ..request()
+            },
+            AddRequest {
+                url: "ftp://x".into(),
+                ..request()
+            },
+            AddRequest {
+                secret: Some("plain".into()),
+                ..request()
+            },
+            AddRequest {
+                on_exhausted: Some("explode".into()),
+                ..request()
+            },
+        ] {
+            assert!(matches!(prepare(bad, &[], 0), Err(AdminError::Invalid(_))));
+        }
+    }
+}

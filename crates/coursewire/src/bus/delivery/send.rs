@@ -1,0 +1,116 @@
+//! One HTTP attempt: the signed request and how its answer is classified. Only 2xx is
+//! success; redirects are not followed (they count as failures); 410 Gone asks us to stop
+//! sending; 429 and 503 (and any answer) may carry `Retry-After`.
+
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+
+use super::schedule::parse_retry_after;
+use super::signature::sign;
+
+/// The Content-Type of a structured-mode CloudEvent.
+pub const CONTENT_TYPE_CLOUDEVENTS: &str = "application/cloudevents+json";
+
+/// What came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Delivered {
+        status: u16,
+    },
+    Failed {
+        status: Option<u16>,
+        error: String,
+        retry_after: Option<Duration>,
+        /// 410 Gone: the endpoint asks not to be called again.
+        gone: bool,
+    },
+}
+
+/// The headers of one signed request, for the sender and for tests.
+pub fn webhook_headers(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> [(String, String); 3] {
+    [
+        ("webhook-id".to_owned(), id.to_owned()),
+        ("webhook-timestamp".to_owned(), timestamp.to_string()),
+        (
+            "webhook-signature".to_owned(),
+            sign(key, id, timestamp, body),
+        ),
+    ]
+}
+
+/// Classifies an HTTP status (and its `Retry-After`).
+pub fn classify(status: u16, retry_after: Option<&str>) -> Answer {
+    if (200..300).contains(&status) {
+        return Answer::Delivered { status };
+    }
+    Answer::Failed {
+        status: Some(status),
+        error: format!("HTTP {status}"),
+        retry_after: retry_after.and_then(parse_retry_after),
+        gone: status == 410,
+    }
+}
+
+/// Sends one attempt with the given timeout.
+pub async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    key: &[u8],
+    id: &str,
+    timestamp: i64,
+    body: &str,
+    timeout: Duration,
+) -> Answer {
+    let mut request = client.post(url).timeout(timeout).header(
+        CONTENT_TYPE,
+        HeaderValue::from_static(CONTENT_TYPE_CLOUDEVENTS),
+    );
+    for (name, value) in webhook_headers(key, id, timestamp, body.as_bytes()) {
+        request = request.header(name, value);
+    }
+    match request.body(body.to_owned()).send().await {
+        Ok(response) => {
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            classify(response.status().as_u16(), retry_after.as_deref())
+        }
+        Err(err) => Answer::Failed {
+            status: None,
+            error: if err.is_timeout() {
+                format!("timed out after {timeout:?}")
+            } else {
+                format!("request failed: {err}")
+            },
+            retry_after: None,
+            gone: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_2xx_is_delivered() {
+        assert_eq!(classify(204, None), Answer::Delivered { status: 204 });
+        assert!(matches!(classify(302, None), Answer::Failed { .. }));
+        assert!(matches!(
+            classify(410, None),
+            Answer::Failed { gone: true, .. }
+        ));
+        assert_eq!(
+            classify(429, Some("3")),
+            Answer::Failed {
+                status: Some(429),
+                error: "HTTP 429".into(),
+                retry_after: Some(Duration::from_secs(3)),
+                gone: false
+            }
+        );
+    }
+}
