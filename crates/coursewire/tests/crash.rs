@@ -3,70 +3,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Backend, JwksServer, TestDb, enrollment_event, keys, sign};
+use common::{Backend, JwksServer, ServeProcess, TestDb, enrollment_event, keys, sign};
 
-struct Serve {
-    child: Child,
-    base: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start(db_url: &str, jwks_url: &str, port: u16) -> Serve {
-    let child = Command::new(env!("CARGO_BIN_EXE_coursewire"))
-        .arg("serve")
-        .env("COURSEWIRE_DATABASE_URL", db_url)
-        .env("COURSEWIRE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("COURSEWIRE_CANVAS_JWKS_URL", jwks_url)
-        .env("COURSEWIRE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn coursewire serve");
-    let serve = Serve {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = coursewire::app::http_client().unwrap();
-    for _ in 0..500 {
-        if let Ok(r) = client.get(format!("{}/readyz", serve.base)).send().await
-            && r.status().is_success()
-        {
-            return serve;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("coursewire serve did not become ready");
-}
-
-/// A test that fails half-way must not leave a server behind.
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serve {
-    fn sigkill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().unwrap();
-    }
-
-    fn sigterm(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap()
-    }
+async fn start(db_url: &str, jwks_url: &str, port: u16) -> ServeProcess {
+    ServeProcess::start(db_url, port, &[("COURSEWIRE_CANVAS_JWKS_URL", jwks_url)]).await
 }
 
 async fn killed_right_after_2xx_loses_nothing(backend: Backend) {
@@ -75,7 +17,7 @@ async fn killed_right_after_2xx_loses_nothing(backend: Backend) {
     };
     let k = keys();
     let jwks = JwksServer::start(&[&k[0]]).await;
-    let port = free_port();
+    let port = ServeProcess::free_port();
     let serve = start(&db.url, &jwks.url, port).await;
     let client = coursewire::app::http_client().unwrap();
 

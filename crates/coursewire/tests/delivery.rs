@@ -709,53 +709,16 @@ async fn subscriptions_cli_adds_lists_pauses_retries_removes() {
 /// with the same webhook-id, and nothing is lost.
 mod crash {
     use super::*;
-    use std::process::{Child, Command, Stdio};
+    use common::ServeProcess;
 
-    struct Serve(Child);
-
-    impl Drop for Serve {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    async fn start(db_url: &str, port: u16) -> Serve {
-        let child = Command::new(env!("CARGO_BIN_EXE_coursewire"))
-            .arg("serve")
-            .env("COURSEWIRE_DATABASE_URL", db_url)
-            .env("COURSEWIRE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("COURSEWIRE_CANVAS_JWKS_URL", "http://127.0.0.1:9/jwks")
-            .env("COURSEWIRE_CANVAS_ALLOW_UNSIGNED", "true")
-            .env("COURSEWIRE_LOG", "warn")
-            .env("COURSEWIRE_DELIVERY_TIMEOUT_SECONDS", "2")
-            .env("COURSEWIRE_PROCESSOR_LEASE_SECONDS", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn coursewire serve");
-        let serve = Serve(child);
-        let client = coursewire::app::http_client().unwrap();
-        for _ in 0..500 {
-            if let Ok(r) = client
-                .get(format!("http://127.0.0.1:{port}/readyz"))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return serve;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("coursewire serve did not become ready");
+    async fn start(db_url: &str, port: u16) -> ServeProcess {
+        let env = [
+            ("COURSEWIRE_CANVAS_JWKS_URL", "http://127.0.0.1:9/jwks"),
+            ("COURSEWIRE_CANVAS_ALLOW_UNSIGNED", "true"),
+            ("COURSEWIRE_DELIVERY_TIMEOUT_SECONDS", "2"),
+            ("COURSEWIRE_PROCESSOR_LEASE_SECONDS", "1"),
+        ];
+        ServeProcess::start(db_url, port, &env).await
     }
 
     async fn killed_while_delivering(backend: Backend) {
@@ -764,7 +727,7 @@ mod crash {
         };
         // The first request is held for a long time: the process is killed while it waits.
         let receiver = Receiver::start(200, Duration::from_secs(60)).await;
-        let add = Command::new(env!("CARGO_BIN_EXE_coursewire"))
+        let add = std::process::Command::new(env!("CARGO_BIN_EXE_coursewire"))
             .args([
                 "subscriptions",
                 "add",
@@ -783,8 +746,8 @@ mod crash {
             String::from_utf8_lossy(&add.stderr)
         );
 
-        let port = free_port();
-        let mut serve = start(&db.url, port).await;
+        let port = ServeProcess::free_port();
+        let serve = start(&db.url, port).await;
         let client = coursewire::app::http_client().unwrap();
         for second in 1..=3 {
             for id in [11, 12] {
@@ -807,9 +770,7 @@ mod crash {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let held = receiver.all()[0].clone();
-        serve.0.kill().unwrap(); // SIGKILL
-        serve.0.wait().unwrap();
-        drop(serve);
+        serve.sigkill();
 
         let _serve = start(&db.url, port).await;
         receiver.wait_accepted(6, Duration::from_secs(60)).await;

@@ -929,55 +929,16 @@ mod sigkill {
     //! inbox row), each subject's change events still run 1, 2, 3 … with unique ids, and the
     //! catalog holds the newest state of every entity.
 
-    use std::process::{Child, Command, Stdio};
-
     use super::*;
-    use common::{JwksServer, keys, sign};
+    use common::{JwksServer, ServeProcess, keys, sign};
 
-    struct Serve(Child);
-
-    impl Drop for Serve {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    async fn start(db_url: &str, jwks_url: &str, port: u16) -> Serve {
-        let child = Command::new(env!("CARGO_BIN_EXE_coursewire"))
-            .arg("serve")
-            .env("COURSEWIRE_DATABASE_URL", db_url)
-            .env("COURSEWIRE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("COURSEWIRE_CANVAS_JWKS_URL", jwks_url)
-            .env("COURSEWIRE_PROCESSOR_LEASE_SECONDS", "1")
-            .env("COURSEWIRE_PROCESSOR_WORKERS", "3")
-            .env("COURSEWIRE_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn coursewire serve");
-        let serve = Serve(child);
-        let client = coursewire::app::http_client().unwrap();
-        for _ in 0..500 {
-            if let Ok(r) = client
-                .get(format!("http://127.0.0.1:{port}/readyz"))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return serve;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("coursewire serve did not become ready");
+    async fn start(db_url: &str, jwks_url: &str, port: u16) -> ServeProcess {
+        let env = [
+            ("COURSEWIRE_CANVAS_JWKS_URL", jwks_url),
+            ("COURSEWIRE_PROCESSOR_LEASE_SECONDS", "1"),
+            ("COURSEWIRE_PROCESSOR_WORKERS", "3"),
+        ];
+        ServeProcess::start(db_url, port, &env).await
     }
 
     async fn wait_processed(store: &Arc<dyn Store>, at_least: i64, timeout: Duration) {
@@ -997,7 +958,7 @@ mod sigkill {
         };
         let k = keys();
         let jwks = JwksServer::start(&[&k[0]]).await;
-        let port = free_port();
+        let port = ServeProcess::free_port();
         let store = db.store().await;
 
         let mut events = Vec::new();
@@ -1047,13 +1008,7 @@ mod sigkill {
         let before_restart = store.inbox_depth().await.unwrap();
         let serve = start(&db.url, &jwks.url, port).await;
         wait_processed(&store, events.len() as i64, Duration::from_secs(120)).await;
-        let mut serve = serve;
-        let pid = serve.0.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(
-            serve.0.wait().unwrap().success(),
-            "graceful exit on SIGTERM"
-        );
+        assert!(serve.sigterm().success(), "graceful exit on SIGTERM");
         eprintln!("before the last restart: {before_restart:?}");
 
         let depth = store.inbox_depth().await.unwrap();

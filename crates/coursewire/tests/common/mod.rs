@@ -298,3 +298,72 @@ pub fn enrollment_event(n: u64) -> Value {
         }
     })
 }
+
+/// `coursewire serve` as a child process, for the SIGKILL tests. Killed when dropped, so a test
+/// that fails half-way leaves no server behind.
+pub struct ServeProcess {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl ServeProcess {
+    /// A port that was free a moment ago (the child binds it itself).
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// Starts `serve` on `db_url` and `port` with extra `COURSEWIRE_*` settings, and waits
+    /// until `/readyz` answers.
+    pub async fn start(db_url: &str, port: u16, env: &[(&str, &str)]) -> ServeProcess {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_coursewire"))
+            .arg("serve")
+            .env("COURSEWIRE_DATABASE_URL", db_url)
+            .env("COURSEWIRE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("COURSEWIRE_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn coursewire serve");
+        let serve = ServeProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = coursewire::app::http_client().unwrap();
+        for _ in 0..500 {
+            if let Ok(r) = client.get(format!("{}/readyz", serve.base)).send().await
+                && r.status().is_success()
+            {
+                return serve;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("coursewire serve did not become ready");
+    }
+
+    pub fn sigkill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+    }
+
+    /// Asks for a graceful stop, as an init system would, and waits for the exit.
+    pub fn sigterm(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
