@@ -66,6 +66,7 @@ pub struct ProcessorConfig {
     pub idle_poll_ms: u64,
     pub lanes_per_claim: usize,
     pub max_rows_per_lane: usize,
+    pub batch_rows: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -277,8 +278,11 @@ impl Config {
             bail!("ingest.rejected_log_rows must not be negative");
         }
         let p = &self.processor;
-        if p.workers == 0 || p.lanes_per_claim == 0 || p.max_rows_per_lane == 0 {
-            bail!("processor.workers, lanes_per_claim and max_rows_per_lane must be positive");
+        if p.workers == 0 || p.lanes_per_claim == 0 || p.max_rows_per_lane == 0 || p.batch_rows == 0
+        {
+            bail!(
+                "processor.workers, lanes_per_claim, max_rows_per_lane and batch_rows must be positive"
+            );
         }
         if p.lease_seconds == 0 || p.max_attempts < 1 || p.idle_poll_ms == 0 {
             bail!("processor.lease_seconds, max_attempts and idle_poll_ms must be positive");

@@ -44,6 +44,7 @@ fn settings() -> Settings {
         idle_poll: Duration::from_millis(20),
         lanes_per_claim: 4,
         max_rows_per_lane: 3,
+        batch_rows: 4,
     }
 }
 
@@ -178,6 +179,7 @@ both_backends!(
     bad_rows_are_quarantined_with_a_reason,
     poison_row_is_quarantined_after_max_attempts,
     failing_row_is_quarantined_with_its_last_error,
+    a_failing_row_does_not_hold_up_its_batch,
     live_leases_are_respected_and_expired_ones_taken_over,
     stale_owner_is_fenced_out,
     replay_changes_nothing,
@@ -253,7 +255,7 @@ async fn events_fill_catalog_outbox_and_audit_in_one_step(db: TestDb) {
     assert_eq!(audit[0].action, "catalog.created");
     assert_eq!(audit[0].subject.as_deref(), Some("enrollment/48"));
     assert_eq!(audit[0].change_event_id.as_deref(), change["id"].as_str());
-    let login = store.audit_for_inbox(ids[3]).await.unwrap();
+    let login = store.audit_for_inbox(ids[1]).await.unwrap();
     assert_eq!(login[0].action, "event.not_cataloged");
 }
 
@@ -532,6 +534,94 @@ async fn failing_row_is_quarantined_with_its_last_error(db: TestDb) {
             .unwrap()
             .ends_with("last error: boom 3"),
         "{row:?}"
+    );
+}
+
+/// Makes the database refuse to store user 13 in the catalog, as a broken row would.
+async fn refuse_user_13(url: &str) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(
+            "CREATE TRIGGER refuse_13 BEFORE INSERT ON catalog_entities \
+             WHEN NEW.kind = 'user' AND NEW.id = 13 BEGIN SELECT RAISE(ABORT, 'boom on 13'); END",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(
+            "CREATE FUNCTION refuse_13() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.kind = 'user' AND NEW.id = 13 THEN RAISE EXCEPTION 'boom on 13'; END IF; \
+             RETURN NEW; END $$",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::query(
+            "CREATE TRIGGER refuse_13 BEFORE INSERT ON catalog_entities \
+             FOR EACH ROW EXECUTE FUNCTION refuse_13()",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+}
+
+async fn a_failing_row_does_not_hold_up_its_batch(db: TestDb) {
+    let store = db.store().await;
+    refuse_user_13(&db.url).await;
+    let clock = TestClock::new();
+    // The refused row is second of the first batch (4 rows): rows after it must still go in.
+    let events: Vec<Value> = [10, 13, 11, 12, 14, 15, 16]
+        .into_iter()
+        .map(|id| {
+            event(
+                EntityKind::User,
+                id,
+                0,
+                &format!("r{id}"),
+                json!({"name": "x"}),
+            )
+        })
+        .collect();
+    let ids = insert(&store, &events).await;
+    let processor = processor(&store, &clock);
+    // The first round meets the failing row in a batch with others: they go through.
+    assert!(
+        processor
+            .run_once(&tokio_util::sync::CancellationToken::new())
+            .await
+            .is_err()
+    );
+    let users = store.catalog_rows(EntityKind::User).await.unwrap();
+    let stored: Vec<i64> = users.iter().map(|u| u.entity.id).collect();
+    assert_eq!(stored, vec![10, 11, 12]);
+    // Each round counts an attempt against the row; at max_attempts it is quarantined.
+    let mut rounds = 1;
+    while processor.drain().await.is_err() {
+        rounds += 1;
+        assert!(rounds <= 10, "the failing row was never quarantined");
+    }
+    assert_eq!(rounds, settings().max_attempts);
+    let stored = store.catalog_rows(EntityKind::User).await.unwrap();
+    assert_eq!(stored.len(), 6);
+    let rows = store.inbox_after(0, 100).await.unwrap();
+    let failing = rows.iter().find(|r| r.id == ids[1]).unwrap();
+    assert_eq!(failing.status, InboxStatus::Quarantined);
+    assert!(
+        failing
+            .status_reason
+            .as_deref()
+            .unwrap()
+            .contains("boom on 13"),
+        "{failing:?}"
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r.id != ids[1])
+            .all(|r| r.status == InboxStatus::Processed)
     );
 }
 

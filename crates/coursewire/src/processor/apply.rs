@@ -1,6 +1,9 @@
-//! Applying one inbox row: ONE transaction that renews the lane lease (the fence), locks the
-//! row, merges each of its events into the catalog, appends the change events and audit rows,
-//! marks the row processed (or quarantined) and, when the lane is empty, releases it.
+//! Applying inbox rows: ONE transaction per batch that renews the lanes' leases (the fence),
+//! and for each row locks it, merges each of its events into the catalog, appends the change
+//! events and audit rows and marks the row processed (or quarantined); a lane left empty is
+//! released in the same transaction.
+
+use std::collections::HashSet;
 
 use serde_json::json;
 
@@ -38,27 +41,88 @@ enum Step {
     },
 }
 
+/// When the rows are applied (audit and catalog timestamps).
+#[derive(Debug, Clone, Copy)]
+struct Context {
+    now_ms: i64,
+}
+
+/// One row of a batch: the lane it belongs to, and whether it is to be quarantined instead of
+/// applied (a poison row: `Some(reason)`).
+#[derive(Debug, Clone)]
+pub struct Item<'a> {
+    pub lane: &'a Lane,
+    pub inbox_id: i64,
+    pub received_at_ms: i64,
+    pub poison: Option<String>,
+}
+
 /// Who is applying, and when.
 #[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
-    pub lane: &'a Lane,
+pub struct Batch<'a> {
     pub owner: &'a str,
     pub now_ms: i64,
     pub lease_until_ms: i64,
 }
 
-/// Applies the pending row `inbox_id` of `ctx.lane`.
-pub async fn apply_row(store: &dyn Store, ctx: Context<'_>, inbox_id: i64) -> StoreResult<Applied> {
+/// Applies `items` in ONE transaction, in order (a lane's rows must come in lane order), and
+/// returns what became of each. The transaction first renews the lease of every lane in the
+/// batch (the fence: rows of a lane lost to another worker are left alone), and, after a lane's
+/// last row in the batch, releases the lane if nothing of it is pending any more.
+///
+/// On SQLite a commit is an fsync under the single write lock: one per batch instead of one
+/// per event is what lets the processor keep up with ingest (bench/README.md). A store error
+/// rolls the whole batch back; the caller then retries the rows one by one to find the row at
+/// fault.
+pub async fn apply_batch(
+    store: &dyn Store,
+    batch: Batch<'_>,
+    items: &[Item<'_>],
+) -> StoreResult<Vec<Applied>> {
     let mut tx = store.begin_processing().await?;
-    if !tx
-        .renew_lease(ctx.lane, ctx.owner, ctx.lease_until_ms)
-        .await?
-    {
-        return Ok(Applied::LostLease);
+    let mut lanes: Vec<&Lane> = items.iter().map(|item| item.lane).collect();
+    lanes.sort();
+    lanes.dedup();
+    let mut lost = HashSet::new();
+    for lane in lanes {
+        if !tx
+            .renew_lease(lane, batch.owner, batch.lease_until_ms)
+            .await?
+        {
+            lost.insert(lane);
+        }
     }
-    let Some(row) = tx.lock_pending(inbox_id).await? else {
-        return Ok(Applied::NotPending);
-    };
+    let mut results = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if lost.contains(item.lane) {
+            results.push(Applied::LostLease);
+            continue;
+        }
+        let ctx = Context {
+            now_ms: batch.now_ms,
+        };
+        let mut applied = match tx.lock_pending(item.inbox_id).await? {
+            None => Applied::NotPending,
+            Some(row) => match &item.poison {
+                Some(reason) => quarantine_in(tx.as_mut(), ctx, &row, reason).await?,
+                None => apply_in(tx.as_mut(), ctx, &row).await?,
+            },
+        };
+        let last_of_lane = !items[i + 1..].iter().any(|later| later.lane == item.lane);
+        if last_of_lane
+            && tx.release_if_drained(item.lane, batch.owner).await?
+            && let Applied::Done { released, .. } = &mut applied
+        {
+            *released = true;
+        }
+        results.push(applied);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Applies one locked pending row inside `tx`.
+async fn apply_in(tx: &mut dyn ProcessingTx, ctx: Context, row: &InboxRow) -> StoreResult<Applied> {
     let steps = decode_inbox_body(&row.body).and_then(|events| {
         events
             .iter()
@@ -75,50 +139,28 @@ pub async fn apply_row(store: &dyn Store, ctx: Context<'_>, inbox_id: i64) -> St
     });
     let steps = match steps {
         Ok(steps) => steps,
-        Err(reason) => return quarantine_in(tx, ctx, &row, &reason).await,
+        Err(reason) => return quarantine_in(tx, ctx, row, &reason).await,
     };
     let mut outcomes = Vec::with_capacity(steps.len());
     let mut change_events = 0;
     for step in &steps {
-        let (label, emitted) = apply_step(tx.as_mut(), ctx, &row, step).await?;
+        let (label, emitted) = apply_step(tx, ctx, row, step).await?;
         outcomes.push(label);
         change_events += usize::from(emitted);
     }
     tx.finish_inbox(row.id, InboxStatus::Processed, None, ctx.now_ms)
         .await?;
-    let released = tx.release_if_drained(ctx.lane, ctx.owner).await?;
-    tx.commit().await?;
     Ok(Applied::Done {
         outcomes,
         change_events,
         quarantined: false,
-        released,
+        released: false,
     })
 }
 
-/// Quarantines the pending row `inbox_id` with `reason` (poison rows), fenced by the lease.
-pub async fn quarantine_row(
-    store: &dyn Store,
-    ctx: Context<'_>,
-    inbox_id: i64,
-    reason: &str,
-) -> StoreResult<Applied> {
-    let mut tx = store.begin_processing().await?;
-    if !tx
-        .renew_lease(ctx.lane, ctx.owner, ctx.lease_until_ms)
-        .await?
-    {
-        return Ok(Applied::LostLease);
-    }
-    let Some(row) = tx.lock_pending(inbox_id).await? else {
-        return Ok(Applied::NotPending);
-    };
-    quarantine_in(tx, ctx, &row, reason).await
-}
-
 async fn quarantine_in(
-    mut tx: Box<dyn ProcessingTx>,
-    ctx: Context<'_>,
+    tx: &mut dyn ProcessingTx,
+    ctx: Context,
     row: &InboxRow,
     reason: &str,
 ) -> StoreResult<Applied> {
@@ -135,13 +177,11 @@ async fn quarantine_in(
     .await?;
     tx.finish_inbox(row.id, InboxStatus::Quarantined, Some(reason), ctx.now_ms)
         .await?;
-    let released = tx.release_if_drained(ctx.lane, ctx.owner).await?;
-    tx.commit().await?;
     Ok(Applied::Done {
         outcomes: vec!["quarantined"],
         change_events: 0,
         quarantined: true,
-        released,
+        released: false,
     })
 }
 
@@ -149,7 +189,7 @@ async fn quarantine_in(
 /// whether a change event was appended.
 async fn apply_step(
     tx: &mut dyn ProcessingTx,
-    ctx: Context<'_>,
+    ctx: Context,
     row: &InboxRow,
     step: &Step,
 ) -> StoreResult<(&'static str, bool)> {

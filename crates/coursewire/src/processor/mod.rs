@@ -44,12 +44,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use apply::Applied;
+use apply::Item;
 pub use body::decode_inbox_body;
 
 use crate::clock::Clock;
 use crate::config::ProcessorConfig;
 use crate::metrics::Metrics;
-use crate::store::{Lane, Store, StoreResult};
+use crate::store::{Lane, PendingRow, Store, StoreResult};
 
 /// Pending rows read per page while looking for unleased lanes.
 const DISCOVERY_PAGE: i64 = 512;
@@ -67,6 +68,7 @@ pub struct Settings {
     pub idle_poll: Duration,
     pub lanes_per_claim: usize,
     pub max_rows_per_lane: usize,
+    pub batch_rows: usize,
 }
 
 impl From<&ProcessorConfig> for Settings {
@@ -78,6 +80,7 @@ impl From<&ProcessorConfig> for Settings {
             idle_poll: Duration::from_millis(config.idle_poll_ms.max(1)),
             lanes_per_claim: config.lanes_per_claim.max(1),
             max_rows_per_lane: config.max_rows_per_lane.max(1),
+            batch_rows: config.batch_rows.max(1),
         }
     }
 }
@@ -175,25 +178,7 @@ impl Processor {
             .into_iter()
             .filter(|lane| claimed.contains(lane))
             .collect();
-        let mut done = 0;
-        for (i, lane) in won.iter().enumerate() {
-            if self.clock.now_ms() >= until {
-                // Held too long behind the lanes before it: give it back (so that nobody counts
-                // it as abandoned) and let the next round find it again.
-                let _ = self.store.release_lane(lane, &self.owner).await;
-                continue;
-            }
-            match self.drain_lane(lane, stop).await {
-                Ok(n) => done += n,
-                Err(err) => {
-                    for rest in &won[i..] {
-                        let _ = self.store.release_lane(rest, &self.owner).await;
-                    }
-                    return Err(err);
-                }
-            }
-        }
-        Ok(Some(done))
+        self.drain_lanes(&won, until, stop).await.map(Some)
     }
 
     /// Runs rounds until one finds no unleased lane (tests, `replay`). Returns rows finished.
@@ -234,72 +219,159 @@ impl Processor {
         Ok(picked)
     }
 
-    /// Applies up to `max_rows_per_lane` rows of a claimed lane, then lets it go.
-    async fn drain_lane(&self, lane: &Lane, stop: &CancellationToken) -> StoreResult<usize> {
+    /// Applies up to `max_rows_per_lane` rows of each claimed lane, `batch_rows` rows per
+    /// transaction, then lets go of the lanes. Returns the rows finished.
+    async fn drain_lanes(
+        &self,
+        won: &[Lane],
+        until: i64,
+        stop: &CancellationToken,
+    ) -> StoreResult<usize> {
+        let mut items = Vec::new();
+        for lane in won {
+            let limit = self.settings.max_rows_per_lane as i64;
+            for head in self.store.lane_rows(lane, limit).await? {
+                items.push(Item {
+                    lane,
+                    inbox_id: head.row.id,
+                    received_at_ms: head.row.received_at_ms,
+                    poison: self.poison_reason(&head),
+                });
+            }
+        }
+        let mut left: HashSet<&Lane> = won.iter().collect();
+        let result = self.apply_items(&items, until, stop, &mut left).await;
+        for lane in left {
+            // Gives back what was not drained: nobody must count it as abandoned.
+            let _ = self.store.release_lane(lane, &self.owner).await;
+        }
+        result
+    }
+
+    /// Applies `items` batch by batch; removes from `held` the lanes released or lost.
+    async fn apply_items(
+        &self,
+        items: &[Item<'_>],
+        until: i64,
+        stop: &CancellationToken,
+        held: &mut HashSet<&Lane>,
+    ) -> StoreResult<usize> {
         let mut done = 0;
-        for _ in 0..self.settings.max_rows_per_lane {
-            if stop.is_cancelled() {
+        let mut rest = items;
+        while !rest.is_empty() {
+            // Held too long behind earlier batches, or asked to stop: what is left is given
+            // back and found again by the next round.
+            if stop.is_cancelled() || self.clock.now_ms() >= until {
                 break;
             }
-            let Some(head) = self.store.lane_head(lane).await? else {
-                break;
-            };
+            let take = rest.len().min(self.settings.batch_rows);
+            let batch: Vec<Item<'_>> = rest[..take]
+                .iter()
+                .filter(|item| held.contains(item.lane))
+                .cloned()
+                .collect();
+            rest = &rest[take..];
             let now = self.clock.now_ms();
-            let ctx = apply::Context {
-                lane,
+            let at = apply::Batch {
                 owner: &self.owner,
                 now_ms: now,
                 lease_until_ms: now + self.lease_ms(),
             };
-            let applied = if head.attempts >= self.settings.max_attempts {
-                let reason = match &head.row.status_reason {
-                    Some(error) => format!(
-                        "processing failed or was abandoned {} times; last error: {error}",
-                        head.attempts
-                    ),
-                    None => format!(
-                        "processing was abandoned {} times (a worker crashed or lost its lease each time)",
-                        head.attempts
-                    ),
-                };
-                apply::quarantine_row(self.store.as_ref(), ctx, head.row.id, &reason).await?
-            } else {
-                match apply::apply_row(self.store.as_ref(), ctx, head.row.id).await {
-                    Ok(applied) => applied,
-                    Err(err) => {
-                        // Counted, so that a row that fails every time ends quarantined rather
-                        // than retried forever; a transient outage costs a few attempts.
-                        let _ = self.store.note_failure(head.row.id, &err.to_string()).await;
-                        return Err(err);
+            let mut failed = None;
+            let results = match apply::apply_batch(self.store.as_ref(), at, &batch).await {
+                Ok(results) => results,
+                Err(err) => {
+                    // Row by row, so that the failure is counted against the row at fault
+                    // and the others of the batch still go through.
+                    tracing::debug!(error = %err, rows = batch.len(), "batch failed; applying its rows one by one");
+                    let mut results = Vec::with_capacity(batch.len());
+                    for item in &batch {
+                        match self.apply_alone(item).await {
+                            Ok(applied) => results.push(applied),
+                            Err(err) => {
+                                results.push(Applied::NotPending);
+                                failed.get_or_insert(err);
+                            }
+                        }
                     }
+                    results
                 }
             };
-            match applied {
-                Applied::Done {
-                    outcomes,
-                    change_events,
-                    quarantined,
-                    released,
-                } => {
-                    done += 1;
-                    self.metrics.processed(
-                        &outcomes,
+            for (item, applied) in batch.iter().zip(results) {
+                match applied {
+                    Applied::Done {
+                        outcomes,
                         change_events,
                         quarantined,
-                        (now - head.row.received_at_ms) as f64 / 1000.0,
-                    );
-                    if released {
-                        return Ok(done);
+                        released,
+                    } => {
+                        done += 1;
+                        self.metrics.processed(
+                            &outcomes,
+                            change_events,
+                            quarantined,
+                            (now - item.received_at_ms) as f64 / 1000.0,
+                        );
+                        if released {
+                            held.remove(item.lane);
+                        }
                     }
+                    Applied::LostLease => {
+                        if held.remove(item.lane) {
+                            tracing::warn!(lane = %item.lane.key(), "lane lease lost to another worker");
+                        }
+                    }
+                    Applied::NotPending => {}
                 }
-                Applied::LostLease => {
-                    tracing::warn!(lane = %lane.key(), "lane lease lost to another worker");
-                    return Ok(done);
-                }
-                Applied::NotPending => break,
+            }
+            if let Some(err) = failed {
+                return Err(err);
             }
         }
-        self.store.release_lane(lane, &self.owner).await?;
         Ok(done)
+    }
+
+    /// One row in a transaction of its own (after its batch failed); a failure is counted
+    /// against the row.
+    async fn apply_alone(&self, item: &Item<'_>) -> StoreResult<Applied> {
+        let now = self.clock.now_ms();
+        let at = apply::Batch {
+            owner: &self.owner,
+            now_ms: now,
+            lease_until_ms: now + self.lease_ms(),
+        };
+        match apply::apply_batch(self.store.as_ref(), at, std::slice::from_ref(item)).await {
+            Ok(mut results) => Ok(results.pop().unwrap_or(Applied::NotPending)),
+            Err(err) => {
+                self.note_failure(item, &err).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Counted, so that a row that fails every time ends quarantined rather than retried
+    /// forever; a transient outage costs a few attempts.
+    async fn note_failure(&self, item: &Item<'_>, err: &crate::store::StoreError) {
+        let _ = self
+            .store
+            .note_failure(item.inbox_id, &err.to_string())
+            .await;
+    }
+
+    /// Why a row must be quarantined instead of applied, if it must.
+    fn poison_reason(&self, head: &PendingRow) -> Option<String> {
+        if head.attempts < self.settings.max_attempts {
+            return None;
+        }
+        Some(match &head.row.status_reason {
+            Some(error) => format!(
+                "processing failed or was abandoned {} times; last error: {error}",
+                head.attempts
+            ),
+            None => format!(
+                "processing was abandoned {} times (a worker crashed or lost its lease each time)",
+                head.attempts
+            ),
+        })
     }
 }

@@ -21,34 +21,43 @@ use super::{InboxRow, InboxStatus, PostgresStore, StoreResult, inbox_row};
 use crate::bus::NewChangeEvent;
 use crate::catalog::{EntityKind, EntityRef, StoredEntity};
 
-/// The pending head of a subject lane, in the order the processor applies events.
+/// The first pending rows of a subject lane, in the order the processor applies events.
 const HEAD_OF_SUBJECT: &str = "SELECT * FROM inbox WHERE status = 'pending' AND subject = $1 \
-     ORDER BY COALESCE(event_time, received_at), dedup_key LIMIT 1";
+     ORDER BY COALESCE(event_time, received_at), dedup_key LIMIT $2";
 const HEAD_OF_ROW: &str = "SELECT * FROM inbox WHERE status = 'pending' AND id = $1";
 const LOCK_ROW: &str =
     "SELECT * FROM inbox WHERE status = 'pending' AND id = $1 FOR UPDATE SKIP LOCKED";
 /// Any constant will do, as long as nothing else uses it: see the module documentation.
 const OUTBOX_LOCK_KEY: i64 = 0x636f_7572_7365_7769; // "coursewi"
 
-async fn fetch_head<'e, E: sqlx::PgExecutor<'e>>(
+async fn fetch_lane<'e, E: sqlx::PgExecutor<'e>>(
     executor: E,
     lane: &Lane,
-) -> StoreResult<Option<PgRow>> {
-    let row = match lane {
+    limit: i64,
+) -> StoreResult<Vec<PgRow>> {
+    let rows = match lane {
         Lane::Subject(subject) => {
             sqlx::query(HEAD_OF_SUBJECT)
                 .bind(subject.clone())
-                .fetch_optional(executor)
+                .bind(limit)
+                .fetch_all(executor)
                 .await?
         }
         Lane::Row(id) => {
             sqlx::query(HEAD_OF_ROW)
                 .bind(*id)
-                .fetch_optional(executor)
+                .fetch_all(executor)
                 .await?
         }
     };
-    Ok(row)
+    Ok(rows)
+}
+
+async fn fetch_head<'e, E: sqlx::PgExecutor<'e>>(
+    executor: E,
+    lane: &Lane,
+) -> StoreResult<Option<PgRow>> {
+    Ok(fetch_lane(executor, lane, 1).await?.into_iter().next())
 }
 
 fn pending_row(r: &PgRow) -> StoreResult<PendingRow> {
@@ -146,9 +155,9 @@ impl ProcessingStore for PostgresStore {
         Ok(won)
     }
 
-    async fn lane_head(&self, lane: &Lane) -> StoreResult<Option<PendingRow>> {
-        let row = fetch_head(self.pool(), lane).await?;
-        row.as_ref().map(pending_row).transpose()
+    async fn lane_rows(&self, lane: &Lane, limit: i64) -> StoreResult<Vec<PendingRow>> {
+        let rows = fetch_lane(self.pool(), lane, limit).await?;
+        rows.iter().map(pending_row).collect()
     }
 
     async fn note_failure(&self, inbox_id: i64, error: &str) -> StoreResult<()> {

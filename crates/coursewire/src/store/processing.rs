@@ -153,8 +153,9 @@ pub trait ProcessingStore: Send + Sync {
         until_ms: i64,
     ) -> StoreResult<Vec<Lane>>;
 
-    /// The oldest pending row of the lane by (event time, else receive time; dedup key).
-    async fn lane_head(&self, lane: &Lane) -> StoreResult<Option<PendingRow>>;
+    /// The lane's first `limit` pending rows by (event time, else receive time; dedup key):
+    /// the order the processor applies them in.
+    async fn lane_rows(&self, lane: &Lane, limit: i64) -> StoreResult<Vec<PendingRow>>;
 
     /// Records that applying a pending row failed with `error` (it stays pending): counts an
     /// attempt and keeps the error as the row's `status_reason` for operators.
