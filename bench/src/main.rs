@@ -20,6 +20,12 @@ struct Cli {
 enum Scenario {
     /// Concurrent clients POST signed Live Events to /hooks/canvas.
     Ingest(scenarios::ingest::Args),
+    /// Events POSTed at a fixed rate, delivered to many local subscribers; POST → receipt latency.
+    E2e(scenarios::e2e::Args),
+    /// Sustained Canvas reads through the quota governor: throughput against the bucket's ceilings.
+    Quota(scenarios::quota::Args),
+    /// Requests and cost units to sync one university: GraphQL, REST, 30 naive crawls.
+    ApiCalls(scenarios::api_calls::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -27,9 +33,14 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(async {
         match cli.scenario {
-            Scenario::Ingest(args) => scenarios::ingest::run(args).await,
+            Scenario::Ingest(args) => scenarios::ingest::run(args).await.map(serde_json::to_value),
+            Scenario::E2e(args) => scenarios::e2e::run(args).await.map(serde_json::to_value),
+            Scenario::Quota(args) => scenarios::quota::run(args).await.map(serde_json::to_value),
+            Scenario::ApiCalls(args) => scenarios::api_calls::run(args)
+                .await
+                .map(serde_json::to_value),
         }
-    })?;
+    })??;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }

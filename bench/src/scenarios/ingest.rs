@@ -162,7 +162,7 @@ fn signed_bodies(
             distinct += 1;
             distinct - 1
         };
-        let mut claims = event(n as u64);
+        let mut claims = enrollment_created(n as u64);
         claims["iat"] = json!(chrono::Utc::now().timestamp() + i as i64 % 5);
         bodies.push(signer.sign(&claims)?);
     }
@@ -171,7 +171,7 @@ fn signed_bodies(
 
 /// An `enrollment_created` message with the metadata of a user-generated event, like the
 /// published example (about 1.5 KB of JSON).
-fn event(n: u64) -> Value {
+pub fn enrollment_created(n: u64) -> Value {
     let global = |local: u64| format!("{}", 21_070_000_000_000_000u64 + local);
     json!({
         "metadata": {

@@ -1,3 +1,6 @@
 //! One module per benchmark scenario.
 
+pub mod api_calls;
+pub mod e2e;
 pub mod ingest;
+pub mod quota;

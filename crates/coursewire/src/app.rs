@@ -68,22 +68,28 @@ pub async fn serve(
         },
     );
     let stopping = CancellationToken::new();
+    let mut appended = None;
     let processor_task = config.processor.enabled.then(|| {
         let processor = Processor::new(
             store.clone(),
             Arc::new(SystemClock),
             metrics.clone(),
             processor::Settings::from(&config.processor),
-        );
+        )
+        .wake_on(canvas.writer().committed());
+        appended = Some(processor.appended());
         tokio::spawn(Arc::new(processor).run(stopping.child_token()))
     });
     let delivery_task = if config.delivery.enabled {
-        let delivery = Delivery::new(
+        let mut delivery = Delivery::new(
             store.clone(),
             Arc::new(SystemClock),
             metrics.clone(),
             delivery::Settings::from(&config.delivery),
         )?;
+        if let Some(appended) = appended {
+            delivery = delivery.wake_on(appended);
+        }
         Some(tokio::spawn(Arc::new(delivery).run(stopping.child_token())))
     } else {
         None

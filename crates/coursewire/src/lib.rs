@@ -14,4 +14,5 @@ pub mod ingest;
 pub mod metrics;
 pub mod processor;
 pub mod store;
+pub mod wake;
 pub mod web;

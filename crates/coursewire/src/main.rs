@@ -57,13 +57,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay {
             from,
             to,
+            source,
+            types,
+            reprocess,
+            subscription,
+            dry_run,
             include_quarantined,
         } => {
+            use coursewire::processor::replay::{self, ReplayRequest, Target};
             let config = Config::load(cli.config.as_deref())?;
             init_tracing(&config.log.filter);
-            let to = to.unwrap_or_else(chrono::Utc::now);
-            let report =
-                coursewire::processor::replay::run(&config, from, to, include_quarantined).await?;
+            let target = match (reprocess, subscription) {
+                (_, Some(name)) => Target::Subscription(name),
+                _ => Target::Reprocess,
+            };
+            let request = ReplayRequest {
+                from,
+                to: to.unwrap_or_else(chrono::Utc::now),
+                source,
+                types,
+                target,
+                dry_run,
+                include_quarantined,
+            };
+            let report = replay::run(&config, &request).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -310,7 +310,77 @@ both_backends!(
     subscriptions_api_manages_and_protects,
     a_failing_subject_holds_up_no_other_subject,
     type_globs_filter_what_a_subscriber_gets,
+    replay_redelivers_a_window_with_the_same_ids,
 );
+
+/// `coursewire replay --subscription NAME` sends a window's change events to one subscriber
+/// again, with the same webhook-ids and in order per subject; others get nothing again.
+async fn replay_redelivers_a_window_with_the_same_ids(db: TestDb) {
+    let first = Receiver::start(200, Duration::ZERO).await;
+    let other = Receiver::start(200, Duration::ZERO).await;
+    let app = spawn_app(db, |_| {}).await;
+    subscribe(&app, json!({"name": "first", "url": first.url})).await;
+    subscribe(&app, json!({"name": "other", "url": other.url})).await;
+    post_users(&app, &[1, 2, 3], 3).await;
+    first.wait_accepted(9, Duration::from_secs(30)).await;
+    other.wait_accepted(9, Duration::from_secs(30)).await;
+    let original: Vec<String> = first.accepted().iter().map(|r| r.id.clone()).collect();
+
+    let replay = |extra: &[&str]| {
+        let mut args = vec![
+            "replay",
+            "--from",
+            "2020-01-01T00:00:00Z",
+            "--to",
+            "2100-01-01T00:00:00Z",
+            "--subscription",
+            "first",
+        ];
+        args.extend_from_slice(extra);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_coursewire"))
+            .args(&args)
+            .env("COURSEWIRE_DATABASE_URL", &app.db.url)
+            .env("COURSEWIRE_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let dry = replay(&["--dry-run"]);
+    assert_eq!(
+        dry,
+        json!({"mode": "subscription", "dry_run": true, "matched": 9})
+    );
+    let filtered = replay(&["--dry-run", "--types", "edu.canvas.course.*"]);
+    assert_eq!(filtered["matched"], 0);
+    let queued = replay(&[]);
+    assert_eq!(queued["queued"], 9);
+
+    first.wait_accepted(18, Duration::from_secs(30)).await;
+    let again: Vec<Received> = first.accepted()[9..].to_vec();
+    let mut resent: Vec<String> = again.iter().map(|r| r.id.clone()).collect();
+    let mut expected = original.clone();
+    resent.sort();
+    expected.sort();
+    assert_eq!(
+        resent, expected,
+        "the same events, with the same webhook-ids"
+    );
+    for (subject, sequences) in accepted_by_subject(&again) {
+        assert_eq!(sequences, vec![1, 2, 3], "{subject}: re-delivered in order");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        other.accepted().len(),
+        9,
+        "other subscribers are not re-sent anything"
+    );
+    app.stop().await.unwrap();
+}
 
 async fn a_failing_subject_holds_up_no_other_subject(db: TestDb) {
     let receiver = Receiver::start(200, Duration::ZERO).await;

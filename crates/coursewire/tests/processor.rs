@@ -255,7 +255,7 @@ async fn events_fill_catalog_outbox_and_audit_in_one_step(db: TestDb) {
     assert_eq!(audit[0].action, "catalog.created");
     assert_eq!(audit[0].subject.as_deref(), Some("enrollment/48"));
     assert_eq!(audit[0].change_event_id.as_deref(), change["id"].as_str());
-    let login = store.audit_for_inbox(ids[1]).await.unwrap();
+    let login = store.audit_for_inbox(ids[3]).await.unwrap();
     assert_eq!(login[0].action, "event.not_cataloged");
 }
 
@@ -741,25 +741,68 @@ async fn replay_command_requeues_and_processes_again(db: TestDb) {
     .await;
     processor(&store, &clock).drain().await.unwrap();
     let before = check_outbox(&store).await;
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_coursewire"))
-        .args([
+    let replay = |extra: &[&str]| {
+        let mut args = vec![
             "replay",
             "--from",
             "2020-01-01T00:00:00Z",
             "--to",
             "2100-01-01T00:00:00Z",
-        ])
-        .env("COURSEWIRE_DATABASE_URL", &db.url)
-        .env("COURSEWIRE_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ];
+        args.extend_from_slice(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_coursewire"))
+            .args(&args)
+            .env("COURSEWIRE_DATABASE_URL", &db.url)
+            .env("COURSEWIRE_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let report = |output: &std::process::Output| -> Value {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    // A dry run counts and changes nothing; filters narrow the window.
+    let dry = report(&replay(&["--reprocess", "--dry-run", "--types", "user_*"]));
+    assert_eq!(
+        dry,
+        json!({"mode": "reprocess", "dry_run": true, "matched": 2})
     );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report, json!({"requeued": 2, "processed": 2}));
+    assert_eq!(store.inbox_depth().await.unwrap().processed, 2);
+    let none = report(&replay(&[
+        "--reprocess",
+        "--dry-run",
+        "--types",
+        "course_*",
+    ]));
+    assert_eq!(none["matched"], 0);
+    let other_source = report(&replay(&[
+        "--reprocess",
+        "--dry-run",
+        "--source",
+        "panopto",
+    ]));
+    assert_eq!(other_source["matched"], 0);
+    // Bad requests are refused with a reason, before anything changes.
+    let bad = replay(&["--reprocess", "--source", "moodle"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--source must be one of"));
+    let no_target = replay(&[]);
+    assert!(
+        !no_target.status.success(),
+        "--reprocess or --subscription is required"
+    );
+    let unknown = replay(&["--subscription", "nobody"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no subscription named"));
+
+    let done = report(&replay(&["--reprocess"]));
+    assert_eq!(
+        done,
+        json!({"mode": "reprocess", "dry_run": false, "matched": 2, "requeued": 2, "processed": 2})
+    );
     assert_eq!(check_outbox(&store).await, before);
     assert_eq!(store.inbox_depth().await.unwrap().processed, 2);
 }

@@ -18,6 +18,7 @@
 
 mod error;
 pub mod governor;
+pub mod graphql;
 pub mod link;
 mod pages;
 mod rest;
@@ -28,6 +29,7 @@ pub mod types;
 
 pub use error::ClientError;
 pub use governor::{GovernorConfig, GovernorSnapshot, Permit, Priority, QuotaGovernor};
+pub use graphql::{CourseRead, EnrollmentState, GraphQlError, ModuleWithItems, NestedCourse};
 pub use rest::Items;
 pub use secret::Secret;
 pub use token::{AccessToken, Clock, OAuthCredentials, TokenHealth, TokenSource};

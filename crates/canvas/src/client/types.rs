@@ -70,6 +70,8 @@ pub struct Enrollment {
     pub sis_section_id: Option<String>,
     pub sis_course_id: Option<String>,
     pub limit_privileges_to_course_section: Option<bool>,
+    /// The observed student of an `ObserverEnrollment`.
+    pub associated_user_id: Option<u64>,
     pub updated_at: Option<DateTime<Utc>>,
     pub user: Option<UserStub>,
 }

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
 use crate::store::{InsertOutcome, NewInboxEntry, RejectedRequest, Store, StoreError};
+use crate::wake::{Waiter, Wake};
 
 /// Requests waiting for the writer. Beyond this, submitters wait (back-pressure) instead of
 /// piling up memory.
@@ -32,6 +33,7 @@ enum Job {
 #[derive(Debug, Clone)]
 pub struct InboxWriter {
     jobs: mpsc::Sender<Job>,
+    committed: Wake,
 }
 
 impl std::fmt::Debug for Job {
@@ -51,14 +53,21 @@ impl InboxWriter {
         rejected_log_rows: i64,
     ) -> (Self, JoinHandle<()>) {
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        let committed = Wake::new();
         let task = tokio::spawn(run(
             store,
             metrics,
             queue,
             max_batch.max(1),
             rejected_log_rows,
+            committed.clone(),
         ));
-        (Self { jobs }, task)
+        (Self { jobs, committed }, task)
+    }
+
+    /// Signalled after every commit of new rows (the processor waits on it).
+    pub fn committed(&self) -> Waiter {
+        self.committed.waiter()
     }
 
     /// Stores `entry` and returns once it is committed (or known to be a duplicate).
@@ -88,6 +97,7 @@ async fn run(
     mut queue: mpsc::Receiver<Job>,
     max_batch: usize,
     rejected_log_rows: i64,
+    committed: Wake,
 ) {
     let mut entries = Vec::with_capacity(max_batch);
     let mut replies = Vec::with_capacity(max_batch);
@@ -111,6 +121,9 @@ async fn run(
         if !entries.is_empty() {
             metrics.ingest_batch_size.observe(entries.len() as f64);
             let result = store.insert_inbox_batch(&entries).await;
+            if result.is_ok() {
+                committed.notify();
+            }
             answer(result, replies.drain(..), entries.len());
             entries.clear();
         }

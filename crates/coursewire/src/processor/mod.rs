@@ -51,6 +51,7 @@ use crate::clock::Clock;
 use crate::config::ProcessorConfig;
 use crate::metrics::Metrics;
 use crate::store::{Lane, PendingRow, Store, StoreResult};
+use crate::wake::{Waiter, Wake, wait_or_sleep};
 
 /// Pending rows read per page while looking for unleased lanes.
 const DISCOVERY_PAGE: i64 = 512;
@@ -93,6 +94,10 @@ pub struct Processor {
     metrics: Arc<Metrics>,
     settings: Settings,
     owner: String,
+    /// Signalled by this process's inbox writer; idle workers wait on it (or `idle_poll`).
+    inbox: Option<Waiter>,
+    /// Signalled after a batch that appended change events (the deliverer waits on it).
+    outbox: Wake,
 }
 
 impl Processor {
@@ -113,7 +118,22 @@ impl Processor {
             metrics,
             settings,
             owner,
+            inbox: None,
+            outbox: Wake::new(),
         }
+    }
+
+    /// Wakes idle workers when this process's inbox writer commits new rows.
+    pub fn wake_on(self, inbox: Waiter) -> Self {
+        Self {
+            inbox: Some(inbox),
+            ..self
+        }
+    }
+
+    /// Signalled whenever change events were appended.
+    pub fn appended(&self) -> Waiter {
+        self.outbox.waiter()
     }
 
     pub fn owner(&self) -> &str {
@@ -139,6 +159,7 @@ impl Processor {
     }
 
     async fn worker(&self, worker: usize, stop: CancellationToken) {
+        let mut inbox = self.inbox.clone();
         while !stop.is_cancelled() {
             let pause = match self.run_once(&stop).await {
                 Ok(None) => self.settings.idle_poll,
@@ -150,7 +171,7 @@ impl Processor {
             };
             tokio::select! {
                 _ = stop.cancelled() => {}
-                _ = tokio::time::sleep(pause) => {}
+                _ = wait_or_sleep(inbox.as_mut().filter(|_| pause != ERROR_BACKOFF), pause) => {}
             }
         }
     }
@@ -278,6 +299,7 @@ impl Processor {
                 lease_until_ms: now + self.lease_ms(),
             };
             let mut failed = None;
+            let mut appended = false;
             let results = match apply::apply_batch(self.store.as_ref(), at, &batch).await {
                 Ok(results) => results,
                 Err(err) => {
@@ -315,6 +337,9 @@ impl Processor {
                         if released {
                             held.remove(item.lane);
                         }
+                        if change_events > 0 {
+                            appended = true;
+                        }
                     }
                     Applied::LostLease => {
                         if held.remove(item.lane) {
@@ -323,6 +348,9 @@ impl Processor {
                     }
                     Applied::NotPending => {}
                 }
+            }
+            if appended {
+                self.outbox.notify();
             }
             if let Some(err) = failed {
                 return Err(err);

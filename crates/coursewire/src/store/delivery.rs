@@ -78,6 +78,8 @@ pub struct DeliveryLane {
     pub subscription_id: i64,
     pub subject: String,
     pub acked_sequence: i64,
+    /// The newest sequence of the subject that discovery has seen.
+    pub latest_sequence: i64,
     /// Attempts already made at the head event.
     pub attempts: i64,
 }
@@ -127,6 +129,11 @@ pub struct AttemptEnd {
     pub disable_if_failing_since_before_ms: i64,
     /// Disable the endpoint now, with this reason (e.g. 410 Gone).
     pub disable_now: Option<String>,
+    /// Give the lane's lease up in the same write (the lane has nothing left to send).
+    pub release: bool,
+    /// A success clears the subscription's `failing_since` (skipped when it is known clear:
+    /// one statement less per delivery).
+    pub clear_failing: bool,
 }
 
 /// One attempt as stored, for operators and tests.
@@ -165,6 +172,38 @@ pub struct RetryCounts {
     pub re_enabled: bool,
 }
 
+/// One write of the deliverer (see [`DeliveryStore::record_delivery`]).
+#[derive(Debug, Clone)]
+pub enum DeliveryOp {
+    /// The attempt row, before the request goes out.
+    Begin(AttemptStart),
+    /// The answer, with the lane's move.
+    Finish(AttemptStart, AttemptEnd),
+    /// Past an event the subscription does not want.
+    Skip {
+        subscription_id: i64,
+        subject: String,
+        sequence: i64,
+    },
+    /// The lane's lease, given up.
+    Release {
+        subscription_id: i64,
+        subject: String,
+        owner: String,
+    },
+}
+
+/// What one [`DeliveryOp`] gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOpResult {
+    /// `Begin`: the attempt row's id.
+    AttemptId(i64),
+    /// `Finish`: whether it disabled the endpoint.
+    Disabled(bool),
+    /// `Skip`, `Release`.
+    Done,
+}
+
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
     /// Creates a subscription; `None` when the name is taken.
@@ -186,14 +225,25 @@ pub trait DeliveryStore: Send + Sync {
     /// one more delivery each, and a disabled endpoint is enabled again.
     async fn retry_subscription(&self, name: &str) -> StoreResult<Option<RetryCounts>>;
 
-    /// Finds the subjects of up to `limit` change events past the subscription's scan
-    /// position, makes sure each has a lane, and advances the position. Returns the events
-    /// scanned.
-    async fn discover_lanes(&self, subscription_id: i64, limit: i64) -> StoreResult<usize>;
+    /// For each of `subscription_ids`: finds the subjects of up to `limit` change events past
+    /// the subscription's scan position, makes sure each has a lane, and advances the
+    /// position, all in one transaction (none when no subscription is behind the outbox).
+    /// Returns the most events scanned for one subscription (`limit`: look again).
+    async fn discover_lanes(&self, subscription_ids: &[i64], limit: i64) -> StoreResult<usize>;
 
     /// Lanes of active (not paused, not disabled) subscriptions that are due at `now_ms`, not
     /// exhausted, and have an event past their acknowledged sequence.
     async fn due_lanes(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<DeliveryLane>>;
+
+    /// In one transaction, takes each lane for `owner` until `until_ms` unless another owner
+    /// holds a live lease. Returns the lanes taken, as stored now.
+    async fn claim_delivery_lanes(
+        &self,
+        lanes: &[DeliveryLane],
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> StoreResult<Vec<DeliveryLane>>;
 
     /// Takes (or renews) the lane for `owner` until `until_ms`, unless another owner holds
     /// a live lease. True when `owner` holds it now.
@@ -206,14 +256,6 @@ pub trait DeliveryStore: Send + Sync {
         until_ms: i64,
     ) -> StoreResult<bool>;
 
-    /// Gives the lane up.
-    async fn release_delivery_lane(
-        &self,
-        subscription_id: i64,
-        subject: &str,
-        owner: &str,
-    ) -> StoreResult<()>;
-
     /// The lane as stored now.
     async fn lane(&self, subscription_id: i64, subject: &str) -> StoreResult<Option<DeliveryLane>>;
 
@@ -224,20 +266,72 @@ pub trait DeliveryStore: Send + Sync {
         after_sequence: i64,
     ) -> StoreResult<Option<LaneEvent>>;
 
+    /// Writes `ops` in ONE transaction, in order, and returns one result per op. The deliverer
+    /// groups the writes of many lanes this way (one commit, one fsync on SQLite, for many
+    /// deliveries); the single-op methods below are the same thing for one write.
+    async fn record_delivery(&self, ops: &[DeliveryOp]) -> StoreResult<Vec<DeliveryOpResult>>;
+
+    /// Gives the lane up.
+    async fn release_delivery_lane(
+        &self,
+        subscription_id: i64,
+        subject: &str,
+        owner: &str,
+    ) -> StoreResult<()> {
+        self.record_delivery(&[DeliveryOp::Release {
+            subscription_id,
+            subject: subject.to_owned(),
+            owner: owner.to_owned(),
+        }])
+        .await
+        .map(drop)
+    }
+
     /// Moves the lane past an event the subscription does not want (type filter).
     async fn skip_event(
         &self,
         subscription_id: i64,
         subject: &str,
         sequence: i64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        self.record_delivery(&[DeliveryOp::Skip {
+            subscription_id,
+            subject: subject.to_owned(),
+            sequence,
+        }])
+        .await
+        .map(drop)
+    }
 
-    /// Commits the attempt row (and the lane's attempt count) before the request goes out.
-    async fn begin_attempt(&self, start: &AttemptStart) -> StoreResult<i64>;
+    /// Commits the attempt row before the request goes out (the lane's attempt count moves with
+    /// the answer).
+    async fn begin_attempt(&self, start: &AttemptStart) -> StoreResult<i64> {
+        match self
+            .record_delivery(&[DeliveryOp::Begin(start.clone())])
+            .await?
+            .pop()
+        {
+            Some(DeliveryOpResult::AttemptId(id)) => Ok(id),
+            other => Err(StoreError::Other(format!(
+                "begin_attempt: unexpected {other:?}"
+            ))),
+        }
+    }
 
     /// Records the answer and moves the lane, in one transaction. Returns true if this
     /// disabled the endpoint.
-    async fn finish_attempt(&self, start: &AttemptStart, end: &AttemptEnd) -> StoreResult<bool>;
+    async fn finish_attempt(&self, start: &AttemptStart, end: &AttemptEnd) -> StoreResult<bool> {
+        match self
+            .record_delivery(&[DeliveryOp::Finish(start.clone(), end.clone())])
+            .await?
+            .pop()
+        {
+            Some(DeliveryOpResult::Disabled(disabled)) => Ok(disabled),
+            other => Err(StoreError::Other(format!(
+                "finish_attempt: unexpected {other:?}"
+            ))),
+        }
+    }
 
     /// Attempts of a subscription, oldest first.
     async fn attempts(&self, subscription_id: i64) -> StoreResult<Vec<AttemptRow>>;
@@ -246,7 +340,22 @@ pub trait DeliveryStore: Send + Sync {
     async fn dead_letters(&self, subscription_id: i64) -> StoreResult<Vec<DeadLetter>>;
 
     /// Dead letters queued for retry on active subscriptions.
-    async fn dead_letters_to_retry(&self, limit: i64) -> StoreResult<Vec<DeadLetter>>;
+    /// Dead letters queued for one more delivery on active subscriptions, oldest event first,
+    /// with those whose sending was cut off (taken before `stale_before_ms`, never finished).
+    async fn dead_letters_to_retry(
+        &self,
+        stale_before_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<DeadLetter>>;
+
+    /// Marks a queued dead letter as being sent; false when it is not queued any more (sent
+    /// meanwhile, or being sent by another task or process).
+    async fn take_dead_letter(
+        &self,
+        id: i64,
+        now_ms: i64,
+        stale_before_ms: i64,
+    ) -> StoreResult<bool>;
 
     /// The event at an outbox position.
     async fn change_event_at(&self, position: i64) -> StoreResult<Option<ChangeEventRow>>;
@@ -259,6 +368,27 @@ pub trait DeliveryStore: Send + Sync {
         delivered: bool,
         end: Option<&AttemptEnd>,
     ) -> StoreResult<()>;
+
+    /// Up to `limit` change events with `position > after` created in `[from_ms, to_ms)`, by
+    /// position (the window a `replay --subscription` re-delivers).
+    async fn change_events_created_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ChangeEventRow>>;
+
+    /// Queues `events` for one more delivery each to the subscription, with their own ids, out
+    /// of lane order (the dead-letter retry path; one event per subject at a time, oldest
+    /// first). Returns how many were queued.
+    async fn queue_redeliveries(
+        &self,
+        subscription_id: i64,
+        events: &[ChangeEventRow],
+        reason: &str,
+        at_ms: i64,
+    ) -> StoreResult<u64>;
 
     /// The outbox position a sink has published up to (0 if never).
     async fn sink_cursor(&self, name: &str) -> StoreResult<i64>;

@@ -22,13 +22,13 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 pub use delivery::{
-    AttemptEnd, AttemptRow, AttemptStart, DeadLetter, DeliveryLane, DeliveryStore, LaneEvent,
-    LaneMove, NewSubscription, OnExhausted, RetryCounts, Subscription,
+    AttemptEnd, AttemptRow, AttemptStart, DeadLetter, DeliveryLane, DeliveryOp, DeliveryOpResult,
+    DeliveryStore, LaneEvent, LaneMove, NewSubscription, OnExhausted, RetryCounts, Subscription,
 };
 pub use postgres::PostgresStore;
 pub use processing::{
     AuditEntry, ChangeEventRow, Lane, LaneLease, PendingRef, PendingRow, ProcessingStore,
-    ProcessingTx,
+    ProcessingTx, ReplayCandidate,
 };
 pub use sqlite::SqliteStore;
 

@@ -56,6 +56,14 @@ pub struct PendingRef {
     pub subject: Option<String>,
 }
 
+/// An inbox row a replay may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayCandidate {
+    pub id: i64,
+    pub source: String,
+    pub event_name: Option<String>,
+}
+
 /// A live lease, for operators and tests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LaneLease {
@@ -192,6 +200,22 @@ pub trait ProcessingStore: Send + Sync {
         to_ms: i64,
         include_quarantined: bool,
     ) -> StoreResult<u64>;
+
+    /// Replay, first step: up to `limit` rows with `id > after_id` received in `[from_ms, to_ms)`
+    /// that were processed (and, if asked, quarantined), by id. The caller filters them (source,
+    /// event type) and requeues what it keeps with [`ProcessingStore::requeue_rows`].
+    async fn replay_candidates(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        include_quarantined: bool,
+        after_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ReplayCandidate>>;
+
+    /// Puts these rows back to `pending` with no attempts (only rows processed or quarantined),
+    /// in one transaction. Returns how many.
+    async fn requeue_rows(&self, ids: &[i64]) -> StoreResult<u64>;
 
     /// The pending row by id with its attempt count (for tests and operators).
     async fn pending_row(&self, inbox_id: i64) -> StoreResult<Option<PendingRow>>;

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::delivery::{
-    AttemptEnd, AttemptRow, AttemptStart, DeadLetter, DeliveryLane, DeliveryStore, LaneEvent,
-    LaneMove, NewSubscription, RetryCounts, Subscription, attempt_row, dead_letter_row, json_text,
-    subscription_row,
+    AttemptEnd, AttemptRow, AttemptStart, DeadLetter, DeliveryLane, DeliveryOp, DeliveryOpResult,
+    DeliveryStore, LaneEvent, LaneMove, NewSubscription, RetryCounts, Subscription, attempt_row,
+    dead_letter_row, json_text, subscription_row,
 };
 use super::processing::change_event_row;
 use super::{ChangeEventRow, SqliteStore, StoreResult};
@@ -121,49 +121,34 @@ impl DeliveryStore for SqliteStore {
         }))
     }
 
-    async fn discover_lanes(&self, subscription_id: i64, limit: i64) -> StoreResult<usize> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT c.position, c.subject, c.sequence FROM change_events c, subscriptions s \
-             WHERE s.id = ? AND c.position > s.scan_position ORDER BY c.position LIMIT ?",
+    async fn discover_lanes(&self, subscription_ids: &[i64], limit: i64) -> StoreResult<usize> {
+        // A read first: most looks find every subscription caught up and need no write lock.
+        let behind: Vec<(i64,)> = sqlx::query_as(
+            "SELECT id FROM subscriptions \
+             WHERE scan_position < (SELECT COALESCE(MAX(position), 0) FROM change_events)",
         )
-        .bind(subscription_id)
-        .bind(limit)
-        .fetch_all(&mut *tx)
+        .fetch_all(self.pool())
         .await?;
-        let Some((last, _, _)) = rows.last() else {
+        let behind: Vec<i64> = behind
+            .into_iter()
+            .map(|(id,)| id)
+            .filter(|id| subscription_ids.contains(id))
+            .collect();
+        if behind.is_empty() {
             return Ok(0);
-        };
-        let last = *last;
-        let mut latest: std::collections::BTreeMap<&str, i64> = Default::default();
-        for (_, subject, sequence) in &rows {
-            let entry = latest.entry(subject.as_str()).or_default();
-            *entry = (*entry).max(*sequence);
         }
-        for (subject, sequence) in latest {
-            sqlx::query(
-                "INSERT INTO delivery_lanes (subscription_id, subject, latest_sequence) \
-                 VALUES (?, ?, ?) ON CONFLICT (subscription_id, subject) DO UPDATE SET \
-                 latest_sequence = MAX(delivery_lanes.latest_sequence, excluded.latest_sequence)",
-            )
-            .bind(subscription_id)
-            .bind(subject)
-            .bind(sequence)
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut most = 0;
+        for id in behind {
+            most = most.max(discover_in(&mut tx, id, limit).await?);
         }
-        sqlx::query("UPDATE subscriptions SET scan_position = MAX(scan_position, ?) WHERE id = ?")
-            .bind(last)
-            .bind(subscription_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(rows.len())
+        Ok(most)
     }
 
     async fn due_lanes(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<DeliveryLane>> {
         let rows = sqlx::query(
-            "SELECT l.subscription_id, l.subject, l.acked_sequence, l.attempts \
+            "SELECT l.subscription_id, l.subject, l.acked_sequence, l.latest_sequence, l.attempts \
              FROM delivery_lanes l JOIN subscriptions s ON s.id = l.subscription_id \
              WHERE NOT s.paused AND s.disabled_at IS NULL AND NOT l.exhausted \
              AND l.latest_sequence > l.acked_sequence AND l.next_attempt_at <= ? \
@@ -173,16 +158,41 @@ impl DeliveryStore for SqliteStore {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeliveryLane {
-                    subscription_id: r.try_get("subscription_id")?,
-                    subject: r.try_get("subject")?,
-                    acked_sequence: r.try_get("acked_sequence")?,
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect()
+        rows.iter().map(delivery_lane).collect()
+    }
+
+    async fn claim_delivery_lanes(
+        &self,
+        lanes: &[DeliveryLane],
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> StoreResult<Vec<DeliveryLane>> {
+        if lanes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut won = Vec::with_capacity(lanes.len());
+        for lane in lanes {
+            let row = sqlx::query(
+                "UPDATE delivery_lanes SET owner = ?, leased_until = ? \
+                 WHERE subscription_id = ? AND subject = ? AND (owner = ? OR leased_until < ?) \
+                 RETURNING subscription_id, subject, acked_sequence, latest_sequence, attempts",
+            )
+            .bind(owner)
+            .bind(until_ms)
+            .bind(lane.subscription_id)
+            .bind(&lane.subject)
+            .bind(owner)
+            .bind(now_ms)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                won.push(delivery_lane(&row)?);
+            }
+        }
+        tx.commit().await?;
+        Ok(won)
     }
 
     async fn lease_lane(
@@ -208,39 +218,17 @@ impl DeliveryStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn release_delivery_lane(
-        &self,
-        subscription_id: i64,
-        subject: &str,
-        owner: &str,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE delivery_lanes SET owner = NULL, leased_until = 0 \
-             WHERE subscription_id = ? AND subject = ? AND owner = ?",
-        )
-        .bind(subscription_id)
-        .bind(subject)
-        .bind(owner)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
     async fn lane(&self, subscription_id: i64, subject: &str) -> StoreResult<Option<DeliveryLane>> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT acked_sequence, attempts FROM delivery_lanes \
+        let row = sqlx::query(
+            "SELECT subscription_id, subject, acked_sequence, latest_sequence, attempts \
+             FROM delivery_lanes \
              WHERE subscription_id = ? AND subject = ?",
         )
         .bind(subscription_id)
         .bind(subject)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|(acked_sequence, attempts)| DeliveryLane {
-            subscription_id,
-            subject: subject.to_owned(),
-            acked_sequence,
-            attempts,
-        }))
+        row.as_ref().map(delivery_lane).transpose()
     }
 
     async fn next_lane_event(
@@ -266,140 +254,55 @@ impl DeliveryStore for SqliteStore {
         }
     }
 
-    async fn skip_event(
-        &self,
-        subscription_id: i64,
-        subject: &str,
-        sequence: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE delivery_lanes SET acked_sequence = ?, attempts = 0, next_attempt_at = 0 \
-             WHERE subscription_id = ? AND subject = ? AND acked_sequence < ?",
-        )
-        .bind(sequence)
-        .bind(subscription_id)
-        .bind(subject)
-        .bind(sequence)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    async fn begin_attempt(&self, start: &AttemptStart) -> StoreResult<i64> {
+    async fn record_delivery(&self, ops: &[DeliveryOp]) -> StoreResult<Vec<DeliveryOpResult>> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO delivery_attempts (subscription_id, subject, event_id, sequence, \
-             attempt, started_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(start.subscription_id)
-        .bind(&start.subject)
-        .bind(&start.event_id)
-        .bind(start.sequence)
-        .bind(start.attempt)
-        .bind(start.started_at_ms)
-        .fetch_one(&mut *tx)
-        .await?;
-        if start.dead_letter.is_none() {
-            sqlx::query(
-                "UPDATE delivery_lanes SET attempts = ? WHERE subscription_id = ? AND subject = ?",
-            )
-            .bind(start.attempt)
-            .bind(start.subscription_id)
-            .bind(&start.subject)
-            .execute(&mut *tx)
-            .await?;
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            results.push(match op {
+                DeliveryOp::Begin(start) => {
+                    DeliveryOpResult::AttemptId(begin_in(&mut tx, start).await?)
+                }
+                DeliveryOp::Finish(start, end) => {
+                    DeliveryOpResult::Disabled(finish_in(&mut tx, start, end).await?)
+                }
+                DeliveryOp::Skip {
+                    subscription_id,
+                    subject,
+                    sequence,
+                } => {
+                    sqlx::query(
+                        "UPDATE delivery_lanes SET acked_sequence = ?, attempts = 0, \
+                         next_attempt_at = 0 \
+                         WHERE subscription_id = ? AND subject = ? AND acked_sequence < ?",
+                    )
+                    .bind(sequence)
+                    .bind(subscription_id)
+                    .bind(subject)
+                    .bind(sequence)
+                    .execute(&mut *tx)
+                    .await?;
+                    DeliveryOpResult::Done
+                }
+                DeliveryOp::Release {
+                    subscription_id,
+                    subject,
+                    owner,
+                } => {
+                    sqlx::query(
+                        "UPDATE delivery_lanes SET owner = NULL, leased_until = 0 \
+                         WHERE subscription_id = ? AND subject = ? AND owner = ?",
+                    )
+                    .bind(subscription_id)
+                    .bind(subject)
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?;
+                    DeliveryOpResult::Done
+                }
+            });
         }
         tx.commit().await?;
-        Ok(id)
-    }
-
-    async fn finish_attempt(&self, start: &AttemptStart, end: &AttemptEnd) -> StoreResult<bool> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let delivered = end.lane == LaneMove::Acked;
-        sqlx::query(
-            "UPDATE delivery_attempts SET finished_at = ?, status = ?, outcome = ?, error = ? \
-             WHERE id = ?",
-        )
-        .bind(end.finished_at_ms)
-        .bind(end.status)
-        .bind(if delivered { "delivered" } else { "failed" })
-        .bind(&end.error)
-        .bind(end.attempt_id)
-        .execute(&mut *tx)
-        .await?;
-        let (acked, attempts, next_at, exhausted) = match &end.lane {
-            LaneMove::Acked => (Some(start.sequence), 0, 0, false),
-            LaneMove::RetryAt(at) => (None, start.attempt, *at, false),
-            LaneMove::Exhausted => (None, start.attempt, 0, true),
-            LaneMove::DeadLettered { position } => {
-                sqlx::query(
-                    "INSERT INTO delivery_dead_letters (subscription_id, event_position, \
-                     event_id, subject, sequence, state, reason, at) \
-                     VALUES (?, ?, ?, ?, ?, 'dead', ?, ?) \
-                     ON CONFLICT (subscription_id, event_id) DO UPDATE SET state = 'dead', \
-                     reason = excluded.reason, at = excluded.at",
-                )
-                .bind(start.subscription_id)
-                .bind(*position)
-                .bind(&start.event_id)
-                .bind(&start.subject)
-                .bind(start.sequence)
-                .bind(end.error.clone().unwrap_or_default())
-                .bind(end.finished_at_ms)
-                .execute(&mut *tx)
-                .await?;
-                (Some(start.sequence), 0, 0, false)
-            }
-        };
-        sqlx::query(
-            "UPDATE delivery_lanes SET acked_sequence = MAX(acked_sequence, COALESCE(?, 0)), \
-             attempts = ?, next_attempt_at = ?, exhausted = ?, last_error = ? \
-             WHERE subscription_id = ? AND subject = ?",
-        )
-        .bind(acked)
-        .bind(attempts)
-        .bind(next_at)
-        .bind(exhausted)
-        .bind(&end.error)
-        .bind(start.subscription_id)
-        .bind(&start.subject)
-        .execute(&mut *tx)
-        .await?;
-        let disabled = if delivered {
-            sqlx::query("UPDATE subscriptions SET failing_since = NULL WHERE id = ?")
-                .bind(start.subscription_id)
-                .execute(&mut *tx)
-                .await?;
-            false
-        } else {
-            sqlx::query(
-                "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?) WHERE id = ?",
-            )
-            .bind(end.finished_at_ms)
-            .bind(start.subscription_id)
-            .execute(&mut *tx)
-            .await?;
-            let reason = end.disable_now.clone().unwrap_or_else(|| {
-                format!(
-                    "failing since before {} (disable window passed)",
-                    end.disable_if_failing_since_before_ms
-                )
-            });
-            let done = sqlx::query(
-                "UPDATE subscriptions SET disabled_at = ?, disabled_reason = ? \
-                 WHERE id = ? AND disabled_at IS NULL AND (? OR failing_since < ?)",
-            )
-            .bind(end.finished_at_ms)
-            .bind(reason)
-            .bind(start.subscription_id)
-            .bind(end.disable_now.is_some())
-            .bind(end.disable_if_failing_since_before_ms)
-            .execute(&mut *tx)
-            .await?;
-            done.rows_affected() > 0
-        };
-        tx.commit().await?;
-        Ok(disabled)
+        Ok(results)
     }
 
     async fn attempts(&self, subscription_id: i64) -> StoreResult<Vec<AttemptRow>> {
@@ -421,16 +324,40 @@ impl DeliveryStore for SqliteStore {
         rows.iter().map(dead_letter_row).collect()
     }
 
-    async fn dead_letters_to_retry(&self, limit: i64) -> StoreResult<Vec<DeadLetter>> {
+    async fn dead_letters_to_retry(
+        &self,
+        stale_before_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<DeadLetter>> {
         let rows = sqlx::query(
             "SELECT d.* FROM delivery_dead_letters d JOIN subscriptions s \
-             ON s.id = d.subscription_id WHERE d.state = 'retry' AND NOT s.paused \
-             AND s.disabled_at IS NULL ORDER BY d.id LIMIT ?",
+             ON s.id = d.subscription_id \
+             WHERE (d.state = 'retry' OR (d.state = 'sending' AND d.at < ?)) \
+             AND NOT s.paused AND s.disabled_at IS NULL ORDER BY d.event_position LIMIT ?",
         )
+        .bind(stale_before_ms)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(dead_letter_row).collect()
+    }
+
+    async fn take_dead_letter(
+        &self,
+        id: i64,
+        now_ms: i64,
+        stale_before_ms: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE delivery_dead_letters SET state = 'sending', at = ? WHERE id = ? \
+             AND (state = 'retry' OR (state = 'sending' AND at < ?))",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .bind(stale_before_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn change_event_at(&self, position: i64) -> StoreResult<Option<ChangeEventRow>> {
@@ -468,6 +395,55 @@ impl DeliveryStore for SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn change_events_created_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ChangeEventRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM change_events WHERE created_at >= ? AND created_at < ? \
+             AND position > ? ORDER BY position LIMIT ?",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(change_event_row).collect()
+    }
+
+    async fn queue_redeliveries(
+        &self,
+        subscription_id: i64,
+        events: &[ChangeEventRow],
+        reason: &str,
+        at_ms: i64,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        for event in events {
+            sqlx::query(
+                "INSERT INTO delivery_dead_letters (subscription_id, event_position, event_id, \
+                 subject, sequence, state, reason, at) VALUES (?, ?, ?, ?, ?, 'retry', ?, ?) \
+                 ON CONFLICT (subscription_id, event_id) DO UPDATE SET state = 'retry', \
+                 reason = excluded.reason, at = excluded.at",
+            )
+            .bind(subscription_id)
+            .bind(event.position)
+            .bind(&event.id)
+            .bind(&event.subject)
+            .bind(event.sequence)
+            .bind(reason)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(events.len() as u64)
     }
 
     async fn sink_cursor(&self, name: &str) -> StoreResult<i64> {
@@ -513,4 +489,174 @@ impl DeliveryStore for SqliteStore {
             })
             .collect())
     }
+}
+
+fn delivery_lane(r: &sqlx::sqlite::SqliteRow) -> StoreResult<DeliveryLane> {
+    Ok(DeliveryLane {
+        subscription_id: r.try_get("subscription_id")?,
+        subject: r.try_get("subject")?,
+        acked_sequence: r.try_get("acked_sequence")?,
+        latest_sequence: r.try_get("latest_sequence")?,
+        attempts: r.try_get("attempts")?,
+    })
+}
+
+/// One subscription's share of [`DeliveryStore::discover_lanes`], inside its transaction.
+async fn discover_in(
+    tx: &mut sqlx::SqliteConnection,
+    subscription_id: i64,
+    limit: i64,
+) -> StoreResult<usize> {
+    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT c.position, c.subject, c.sequence FROM change_events c, subscriptions s \
+         WHERE s.id = ? AND c.position > s.scan_position ORDER BY c.position LIMIT ?",
+    )
+    .bind(subscription_id)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let Some((last, _, _)) = rows.last() else {
+        return Ok(0);
+    };
+    let last = *last;
+    let mut latest: std::collections::BTreeMap<&str, i64> = Default::default();
+    for (_, subject, sequence) in &rows {
+        let entry = latest.entry(subject.as_str()).or_default();
+        *entry = (*entry).max(*sequence);
+    }
+    for (subject, sequence) in latest {
+        sqlx::query(
+            "INSERT INTO delivery_lanes (subscription_id, subject, latest_sequence) \
+             VALUES (?, ?, ?) ON CONFLICT (subscription_id, subject) DO UPDATE SET \
+             latest_sequence = MAX(delivery_lanes.latest_sequence, excluded.latest_sequence)",
+        )
+        .bind(subscription_id)
+        .bind(subject)
+        .bind(sequence)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("UPDATE subscriptions SET scan_position = MAX(scan_position, ?) WHERE id = ?")
+        .bind(last)
+        .bind(subscription_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(rows.len())
+}
+
+/// [`DeliveryOp::Begin`] inside its transaction.
+async fn begin_in(tx: &mut sqlx::SqliteConnection, start: &AttemptStart) -> StoreResult<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO delivery_attempts (subscription_id, subject, event_id, sequence, \
+         attempt, started_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(start.subscription_id)
+    .bind(&start.subject)
+    .bind(&start.event_id)
+    .bind(start.sequence)
+    .bind(start.attempt)
+    .bind(start.started_at_ms)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(id)
+}
+
+/// [`DeliveryOp::Finish`] inside its transaction.
+async fn finish_in(
+    tx: &mut sqlx::SqliteConnection,
+    start: &AttemptStart,
+    end: &AttemptEnd,
+) -> StoreResult<bool> {
+    let delivered = end.lane == LaneMove::Acked;
+    sqlx::query(
+        "UPDATE delivery_attempts SET finished_at = ?, status = ?, outcome = ?, error = ? \
+         WHERE id = ?",
+    )
+    .bind(end.finished_at_ms)
+    .bind(end.status)
+    .bind(if delivered { "delivered" } else { "failed" })
+    .bind(&end.error)
+    .bind(end.attempt_id)
+    .execute(&mut *tx)
+    .await?;
+    let (acked, attempts, next_at, exhausted) = match &end.lane {
+        LaneMove::Acked => (Some(start.sequence), 0, 0, false),
+        LaneMove::RetryAt(at) => (None, start.attempt, *at, false),
+        LaneMove::Exhausted => (None, start.attempt, 0, true),
+        LaneMove::DeadLettered { position } => {
+            sqlx::query(
+                "INSERT INTO delivery_dead_letters (subscription_id, event_position, \
+                 event_id, subject, sequence, state, reason, at) \
+                 VALUES (?, ?, ?, ?, ?, 'dead', ?, ?) \
+                 ON CONFLICT (subscription_id, event_id) DO UPDATE SET state = 'dead', \
+                 reason = excluded.reason, at = excluded.at",
+            )
+            .bind(start.subscription_id)
+            .bind(*position)
+            .bind(&start.event_id)
+            .bind(&start.subject)
+            .bind(start.sequence)
+            .bind(end.error.clone().unwrap_or_default())
+            .bind(end.finished_at_ms)
+            .execute(&mut *tx)
+            .await?;
+            (Some(start.sequence), 0, 0, false)
+        }
+    };
+    sqlx::query(
+        "UPDATE delivery_lanes SET acked_sequence = MAX(acked_sequence, COALESCE(?1, 0)), \
+         attempts = ?2, next_attempt_at = ?3, exhausted = ?4, last_error = ?5, \
+         owner = CASE WHEN ?8 THEN NULL ELSE owner END, \
+         leased_until = CASE WHEN ?8 THEN 0 ELSE leased_until END \
+         WHERE subscription_id = ?6 AND subject = ?7",
+    )
+    .bind(acked)
+    .bind(attempts)
+    .bind(next_at)
+    .bind(exhausted)
+    .bind(&end.error)
+    .bind(start.subscription_id)
+    .bind(&start.subject)
+    .bind(end.release)
+    .execute(&mut *tx)
+    .await?;
+    let disabled = if delivered {
+        if end.clear_failing {
+            sqlx::query(
+                "UPDATE subscriptions SET failing_since = NULL \
+                 WHERE id = ? AND failing_since IS NOT NULL",
+            )
+            .bind(start.subscription_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        false
+    } else {
+        sqlx::query(
+            "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?) WHERE id = ?",
+        )
+        .bind(end.finished_at_ms)
+        .bind(start.subscription_id)
+        .execute(&mut *tx)
+        .await?;
+        let reason = end.disable_now.clone().unwrap_or_else(|| {
+            format!(
+                "failing since before {} (disable window passed)",
+                end.disable_if_failing_since_before_ms
+            )
+        });
+        let done = sqlx::query(
+            "UPDATE subscriptions SET disabled_at = ?, disabled_reason = ? \
+             WHERE id = ? AND disabled_at IS NULL AND (? OR failing_since < ?)",
+        )
+        .bind(end.finished_at_ms)
+        .bind(reason)
+        .bind(start.subscription_id)
+        .bind(end.disable_now.is_some())
+        .bind(end.disable_if_failing_since_before_ms)
+        .execute(&mut *tx)
+        .await?;
+        done.rows_affected() > 0
+    };
+    Ok(disabled)
 }

@@ -9,7 +9,7 @@ use sqlx::{Sqlite, Transaction};
 
 use super::processing::{
     AuditEntry, ChangeEventRow, Lane, LaneLease, PendingRef, PendingRow, ProcessingStore,
-    ProcessingTx, audit_entry, change_event_row, state_text, stored_entity,
+    ProcessingTx, ReplayCandidate, audit_entry, change_event_row, state_text, stored_entity,
 };
 use super::{InboxRow, InboxStatus, SqliteStore, StoreResult, inbox_row};
 use crate::bus::NewChangeEvent;
@@ -247,6 +247,54 @@ impl ProcessingStore for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
+    }
+
+    async fn replay_candidates(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        include_quarantined: bool,
+        after_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ReplayCandidate>> {
+        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, source, event_name FROM inbox \
+             WHERE received_at >= ? AND received_at < ? AND id > ? \
+               AND (status = 'processed' OR (? AND status = 'quarantined')) \
+             ORDER BY id LIMIT ?",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(after_id)
+        .bind(include_quarantined)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, source, event_name)| ReplayCandidate {
+                id,
+                source,
+                event_name,
+            })
+            .collect())
+    }
+
+    async fn requeue_rows(&self, ids: &[i64]) -> StoreResult<u64> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut requeued = 0;
+        for id in ids {
+            let done = sqlx::query(
+                "UPDATE inbox SET status = 'pending', status_reason = NULL, attempts = 0 \
+                 WHERE id = ? AND status IN ('processed', 'quarantined')",
+            )
+            .bind(*id)
+            .execute(&mut *tx)
+            .await?;
+            requeued += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(requeued)
     }
 
     async fn pending_row(&self, inbox_id: i64) -> StoreResult<Option<PendingRow>> {

@@ -976,7 +976,16 @@ impl<'a> ObjectValue for Obj<'a> {
             (Kind::Account(a), "name") => leaf(a.name.clone()),
             (Kind::Account(a), "sisId") => leaf(a.sis_account_id.clone()),
             (Kind::Account(a), "coursesConnection") => {
-                let items = University::ids(&u.account_courses, a.id)
+                // Canvas answers `account.associated_courses`: sub-accounts' courses too
+                // (the same tree REST's account courses list walks), in id order.
+                let mut ids: Vec<u64> = u
+                    .accounts
+                    .iter()
+                    .filter(|x| x.id == a.id || x.parent_account_id == Some(a.id))
+                    .flat_map(|x| University::ids(&u.account_courses, x.id).to_vec())
+                    .collect();
+                ids.sort_unstable();
+                let items = ids
                     .iter()
                     .filter_map(|c| u.courses.get(*c))
                     .filter(|c| c.workflow_state != CourseState::Deleted)

@@ -9,24 +9,28 @@
 //! * **Discovery**: each subscription keeps a scan position in the outbox; new events there
 //!   make sure their subject has a lane. A new subscription starts from the outbox's start.
 //! * **Durability**: the attempt row is committed before the request goes out, and the answer
-//!   is committed with the lane's move before anything else happens ([`crate::store::DeliveryStore`]).
-//!   A killed process resends the unacknowledged head with the same `webhook-id`.
+//!   is committed with the lane's move before the lane goes on ([`crate::store::DeliveryStore`]).
+//!   A killed process resends the unacknowledged head with the same `webhook-id`. These writes
+//!   go through one group-commit writer ([`writer`]), so many lanes share a transaction.
 //! * **Failures** follow the subscription's retry schedule ([`schedule`]); an exhausted event
 //!   blocks its lane (`block`) or is dead-lettered and skipped (`skip`); an endpoint that
 //!   fails without a success for `delivery.disable_after_seconds`, or answers 410, is
 //!   disabled. `coursewire subscriptions retry NAME` undoes all three.
-//! * **Several processes** (PostgreSQL) share lanes through a lease on the lane row, renewed
-//!   before every attempt; a killed process's lanes wait `timeout + 5 s` before another (or
-//!   the restarted) process takes them.
+//! * **Several processes** (PostgreSQL) share lanes through a lease on the lane row, taken for
+//!   many lanes at once by each look and renewed while a lane runs; a killed process's lanes
+//!   wait up to `2 × timeout + 5 s` before another (or the restarted) process takes them.
+//! * **Pacing**: a look runs again within milliseconds while there is work, at once when this
+//!   process's processor appended change events ([`crate::wake`]), else every `idle_poll_ms`.
 
 pub mod admin;
 pub mod filter;
 pub mod schedule;
 pub mod send;
 pub mod signature;
+mod writer;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -37,9 +41,10 @@ use crate::clock::Clock;
 use crate::config::DeliveryConfig;
 use crate::metrics::{Metrics, SubscriptionLabel};
 use crate::store::{
-    AttemptEnd, AttemptStart, DeadLetter, DeliveryLane, LaneMove, OnExhausted, Store, StoreResult,
-    Subscription,
+    AttemptEnd, AttemptStart, DeadLetter, DeliveryLane, DeliveryOp, DeliveryOpResult, LaneMove,
+    OnExhausted, Store, StoreError, StoreResult, Subscription,
 };
+use crate::wake::{Waiter, wait_or_sleep};
 use send::Answer;
 
 /// Lanes asked for per look; more are found on the next look.
@@ -47,8 +52,11 @@ const DUE_PAGE: i64 = 1024;
 /// Outbox events scanned per subscription per look.
 const SCAN_PAGE: i64 = 1024;
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
-/// A lane lease outlasts one attempt (the request timeout) by this much; a process that dies
-/// holds its lanes for at most `timeout + LEASE_MARGIN`.
+/// Pause between looks while there is more work than free permits (or lanes just started):
+/// short, so that permits freed by finished lanes are used again soon.
+const BUSY_PAUSE: Duration = Duration::from_millis(5);
+/// Added to a lane lease beyond its attempts' timeouts; a process that dies holds its lanes for
+/// at most `2 × timeout + LEASE_MARGIN`.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// Delivery settings, from `[delivery]`.
@@ -81,6 +89,13 @@ pub struct Delivery {
     client: reqwest::Client,
     owner: String,
     in_flight: Mutex<HashSet<(i64, String)>>,
+    /// Active subscriptions as of the last look: lanes check it before every attempt, so a
+    /// pause, a removal or a disabled endpoint stops them within one look.
+    active: RwLock<HashMap<i64, Subscription>>,
+    writer: writer::DeliveryWriter,
+    outbox: tokio::sync::Mutex<Option<Waiter>>,
+    /// Subscriptions with a failure recorded by this process since their last success here.
+    failing: Mutex<HashSet<i64>>,
 }
 
 /// Removes a lane from the in-flight set when its task ends, however it ends.
@@ -97,6 +112,13 @@ impl Drop for InFlight<'_> {
 fn jitter() -> f64 {
     let bits = uuid::Uuid::new_v4().as_u128() as u64 >> 11;
     bits as f64 / (1u64 << 53) as f64
+}
+
+/// What a look found.
+#[derive(Debug, Clone, Copy, Default)]
+struct Look {
+    /// Lanes started, or work left that the free permits could not take.
+    busy: bool,
 }
 
 impl Delivery {
@@ -117,6 +139,7 @@ impl Delivery {
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         );
+        let writer = writer::DeliveryWriter::spawn(store.clone());
         Ok(Self {
             store,
             clock,
@@ -125,13 +148,32 @@ impl Delivery {
             client,
             owner,
             in_flight: Mutex::new(HashSet::new()),
+            active: RwLock::new(HashMap::new()),
+            writer,
+            outbox: tokio::sync::Mutex::new(None),
+            failing: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Wakes the deliverer when this process's processor has appended change events.
+    pub fn wake_on(self, outbox: Waiter) -> Self {
+        Self {
+            outbox: tokio::sync::Mutex::new(Some(outbox)),
+            ..self
+        }
+    }
+
+    /// A lane lease covers two attempts (plus a margin), and is renewed when less than one
+    /// attempt's worth is left: a busy lane renews about once per `timeout`, not per event.
+    fn lease(&self) -> Duration {
+        self.settings.timeout * 2 + LEASE_MARGIN
     }
 
     /// Delivers until `stop` is cancelled; requests in flight then finish and are recorded.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         let mut tasks = JoinSet::new();
+        let mut outbox = self.outbox.lock().await.take();
         loop {
             while let Some(done) = tasks.try_join_next() {
                 if let Err(err) = done {
@@ -139,7 +181,8 @@ impl Delivery {
                 }
             }
             let pause = match self.look(&permits, &mut tasks, &stop).await {
-                Ok(()) => self.settings.idle_poll,
+                Ok(look) if look.busy => BUSY_PAUSE,
+                Ok(_) => self.settings.idle_poll,
                 Err(err) => {
                     tracing::warn!(error = %err, "delivery: store error; retrying");
                     ERROR_BACKOFF
@@ -147,7 +190,7 @@ impl Delivery {
             };
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(pause) => {}
+                _ = wait_or_sleep(outbox.as_mut(), pause) => {}
             }
         }
         while tasks.join_next().await.is_some() {}
@@ -159,7 +202,7 @@ impl Delivery {
         permits: &Arc<Semaphore>,
         tasks: &mut JoinSet<()>,
         stop: &CancellationToken,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Look> {
         let subscriptions: HashMap<i64, Subscription> = self
             .store
             .subscriptions()
@@ -168,45 +211,83 @@ impl Delivery {
             .filter(|s| !s.paused && s.disabled_at_ms.is_none())
             .map(|s| (s.id, s))
             .collect();
+        *self.active.write().unwrap_or_else(|p| p.into_inner()) = subscriptions.clone();
         if subscriptions.is_empty() {
-            return Ok(());
+            return Ok(Look::default());
         }
-        for id in subscriptions.keys() {
-            while self.store.discover_lanes(*id, SCAN_PAGE).await? as i64 == SCAN_PAGE {}
-        }
+        let ids: Vec<i64> = subscriptions.keys().copied().collect();
+        while self.store.discover_lanes(&ids, SCAN_PAGE).await? as i64 == SCAN_PAGE {}
         let now = self.clock.now_ms();
-        for lane in self.store.due_lanes(now, DUE_PAGE).await? {
+        let mut look = Look::default();
+        // Enough to fill the free permits even if every lane in flight is among the first.
+        let in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        let page = (permits.available_permits() + in_flight + 1) as i64;
+        let due = self.store.due_lanes(now, page.min(DUE_PAGE)).await?;
+        let due: Vec<DeliveryLane> = {
+            let set = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            due.into_iter()
+                .filter(|lane| {
+                    subscriptions.contains_key(&lane.subscription_id)
+                        && !set.contains(&(lane.subscription_id, lane.subject.clone()))
+                })
+                .collect()
+        };
+        let free = permits.available_permits();
+        look.busy = due.len() >= free;
+        let mut wanted = due[..due.len().min(free)].to_vec();
+        // Lane rows are locked in key order by every multi-lane transaction, so that two of
+        // them (PostgreSQL, several processes) never wait on each other in a cycle.
+        wanted
+            .sort_by(|a, b| (a.subscription_id, &a.subject).cmp(&(b.subscription_id, &b.subject)));
+        let until = now + self.lease().as_millis() as i64;
+        for lane in self
+            .store
+            .claim_delivery_lanes(&wanted, &self.owner, now, until)
+            .await?
+        {
             let Some(subscription) = subscriptions.get(&lane.subscription_id) else {
                 continue;
             };
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                look.busy = true;
+                break;
+            };
             let key = (lane.subscription_id, lane.subject.clone());
+            if !self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key.clone())
             {
-                let mut set = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-                if set.contains(&key) {
-                    continue;
-                }
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    break;
-                };
-                set.insert(key.clone());
-                let this = self.clone();
-                let subscription = subscription.clone();
-                let stop = stop.clone();
-                tasks.spawn(async move {
-                    let _permit = permit;
-                    let _guard = InFlight(&this, key);
-                    if let Err(err) = this.run_lane(subscription, lane, &stop).await {
-                        tracing::warn!(error = %err, "delivery lane stopped on a store error");
-                    }
-                });
+                continue;
             }
+            look.busy = true;
+            let this = self.clone();
+            let subscription = subscription.clone();
+            let stop = stop.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                let _guard = InFlight(&this, key);
+                if let Err(err) = this.run_lane(subscription, lane, until, &stop).await {
+                    tracing::warn!(error = %err, "delivery lane stopped on a store error");
+                }
+            });
         }
-        for letter in self.store.dead_letters_to_retry(DUE_PAGE).await? {
+        let stale = now - self.lease().as_millis() as i64;
+        for letter in self.store.dead_letters_to_retry(stale, DUE_PAGE).await? {
             let Some(subscription) = subscriptions.get(&letter.subscription_id) else {
                 continue;
             };
-            // Dead letters are out of lane order anyway: each is a task of its own.
-            let key = (letter.subscription_id, format!("dead-letter/{}", letter.id));
+            // Out of lane order (the lane moved past them), but one per subject at a time,
+            // oldest first: a replayed window arrives in order per subject.
+            let key = (
+                letter.subscription_id,
+                format!("redeliver/{}", letter.subject),
+            );
             let mut set = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             if set.contains(&key) {
                 continue;
@@ -225,38 +306,47 @@ impl Delivery {
                 }
             });
         }
-        Ok(())
+        Ok(look)
     }
 
-    /// Delivers a lane's events in order until it is drained, fails, or `stop` is cancelled.
+    /// Delivers a claimed lane's events in order until it is drained, fails, or `stop` is
+    /// cancelled; then gives the lane up.
     async fn run_lane(
         &self,
         mut subscription: Subscription,
-        lane: DeliveryLane,
+        mut lane: DeliveryLane,
+        mut lease_until: i64,
         stop: &CancellationToken,
     ) -> StoreResult<()> {
         let (id, subject) = (lane.subscription_id, lane.subject.clone());
-        let lease = self.settings.timeout + LEASE_MARGIN;
+        let mut released = false;
         let result = async {
             loop {
-                let now = self.clock.now_ms();
-                let until = now + lease.as_millis() as i64;
-                if !self
-                    .store
-                    .lease_lane(id, &subject, &self.owner, now, until)
-                    .await?
+                match self
+                    .active
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&id)
                 {
-                    return Ok(()); // another process delivers this lane
+                    Some(active) => subscription = active.clone(),
+                    None => return Ok(()), // paused, disabled or removed
                 }
-                // Re-read both: a pause, a removal or another process's progress shows at once.
-                let Some(lane) = self.store.lane(id, &subject).await? else {
-                    return Ok(());
-                };
-                match self.store.subscription(&subscription.name).await? {
-                    Some(s) if s.id == id && !s.paused && s.disabled_at_ms.is_none() => {
-                        subscription = s
+                let now = self.clock.now_ms();
+                let attempt_ms = (self.settings.timeout + LEASE_MARGIN).as_millis() as i64;
+                if lease_until - now < attempt_ms {
+                    lease_until = now + self.lease().as_millis() as i64;
+                    if !self
+                        .store
+                        .lease_lane(id, &subject, &self.owner, now, lease_until)
+                        .await?
+                    {
+                        return Ok(()); // another process delivers this lane
                     }
-                    _ => return Ok(()),
+                }
+                if lane.acked_sequence >= lane.latest_sequence {
+                    // Caught up with what discovery had seen when the lane was claimed; newer
+                    // events make the lane due again for the next look.
+                    return Ok(());
                 }
                 let Some(event) = self
                     .store
@@ -266,22 +356,41 @@ impl Delivery {
                     return Ok(());
                 };
                 if !filter::wants(&subscription.types, &event.row.r#type) {
-                    self.store
-                        .skip_event(id, &subject, event.row.sequence)
+                    self.writer
+                        .write(DeliveryOp::Skip {
+                            subscription_id: id,
+                            subject: subject.clone(),
+                            sequence: event.row.sequence,
+                        })
                         .await?;
                     self.metrics.delivery(&subscription.name, "filtered");
+                    lane.acked_sequence = event.row.sequence;
+                    lane.attempts = 0;
                     continue;
                 }
                 let delivered = self.attempt(&subscription, &lane, &event).await?;
+                if delivered {
+                    lane.acked_sequence = event.row.sequence;
+                    lane.attempts = 0;
+                    if lane.acked_sequence >= lane.latest_sequence {
+                        released = true; // with the acknowledgment
+                        return Ok(());
+                    }
+                }
                 if !delivered || stop.is_cancelled() {
                     return Ok(());
                 }
             }
         }
         .await;
-        self.store
-            .release_delivery_lane(id, &subject, &self.owner)
-            .await?;
+        if !released {
+            // Batched with other lanes' writes; nobody needs to wait for it.
+            self.writer.send(DeliveryOp::Release {
+                subscription_id: id,
+                subject,
+                owner: self.owner.clone(),
+            });
+        }
         result
     }
 
@@ -301,7 +410,10 @@ impl Delivery {
             started_at_ms: self.clock.now_ms(),
             dead_letter: None,
         };
-        let attempt_id = self.store.begin_attempt(&start).await?;
+        let attempt_id = match self.writer.write(DeliveryOp::Begin(start.clone())).await? {
+            DeliveryOpResult::AttemptId(id) => id,
+            other => return Err(StoreError::Other(format!("begin: unexpected {other:?}"))),
+        };
         let answer = self
             .send(subscription, &event.row.id, &event.row.event)
             .await;
@@ -326,11 +438,22 @@ impl Delivery {
                 },
             },
         };
-        let disabled = self
-            .store
-            .finish_attempt(&start, &self.attempt_end(attempt_id, now, &answer, move_))
-            .await?;
+        let delivered = move_ == LaneMove::Acked;
+        // The last event the lane knows of: the lease goes with the acknowledgment.
+        let release = delivered && event.row.sequence >= lane.latest_sequence;
+        let failing =
+            subscription.failing_since_ms.is_some() || self.failed_lately(subscription.id);
+        let end = self.attempt_end(attempt_id, now, &answer, move_, release, failing);
+        let disabled = match self
+            .writer
+            .write(DeliveryOp::Finish(start.clone(), end))
+            .await?
+        {
+            DeliveryOpResult::Disabled(disabled) => disabled,
+            other => return Err(StoreError::Other(format!("finish: unexpected {other:?}"))),
+        };
         self.count(subscription, outcome, disabled);
+        self.note_outcome(subscription.id, delivered);
         if let Some(received) = event.received_at_ms
             && outcome == "delivered"
         {
@@ -349,7 +472,25 @@ impl Delivery {
                 "delivery attempt failed"
             );
         }
-        Ok(outcome == "delivered")
+        Ok(delivered)
+    }
+
+    /// Whether this process saw the subscription fail since its last success here (the
+    /// snapshot's `failing_since` can be a look behind).
+    fn failed_lately(&self, subscription_id: i64) -> bool {
+        self.failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&subscription_id)
+    }
+
+    fn note_outcome(&self, subscription_id: i64, delivered: bool) {
+        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        if delivered {
+            failing.remove(&subscription_id);
+        } else {
+            failing.insert(subscription_id);
+        }
     }
 
     fn attempt_end(
@@ -358,6 +499,8 @@ impl Delivery {
         now: i64,
         answer: &Answer,
         lane: LaneMove,
+        release: bool,
+        clear_failing: bool,
     ) -> AttemptEnd {
         let (status, error, gone) = match answer {
             Answer::Delivered { status } => (Some(i64::from(*status)), None, false),
@@ -377,6 +520,8 @@ impl Delivery {
             disable_if_failing_since_before_ms: now
                 .saturating_sub(self.settings.disable_after.as_millis() as i64),
             disable_now: gone.then(|| "the endpoint answered 410 Gone".to_owned()),
+            release,
+            clear_failing,
         }
     }
 
@@ -433,6 +578,12 @@ impl Delivery {
         subscription: &Subscription,
         letter: &DeadLetter,
     ) -> StoreResult<()> {
+        // The look that listed it may have raced with a task that just sent it.
+        let now = self.clock.now_ms();
+        let stale = now - self.lease().as_millis() as i64;
+        if !self.store.take_dead_letter(letter.id, now, stale).await? {
+            return Ok(());
+        }
         let Some(row) = self.store.change_event_at(letter.event_position).await? else {
             return self.store.finish_dead_letter(letter.id, false, None).await;
         };
@@ -451,7 +602,7 @@ impl Delivery {
         let answer = self.send(subscription, &row.id, &row.event).await;
         let delivered = matches!(answer, Answer::Delivered { .. });
         let now = self.clock.now_ms();
-        let end = self.attempt_end(attempt_id, now, &answer, LaneMove::Acked);
+        let end = self.attempt_end(attempt_id, now, &answer, LaneMove::Acked, false, true);
         self.store
             .finish_dead_letter(letter.id, delivered, Some(&end))
             .await?;
