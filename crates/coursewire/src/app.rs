@@ -98,6 +98,13 @@ pub async fn serve(
         let sink = NatsSink::new(store.clone(), metrics.clone(), config.nats.clone());
         tokio::spawn(sink.run(stopping.child_token()))
     });
+    // The reconciler reads Canvas back and repairs lost Live Events through the inbox.
+    let reconcile_task = if config.reconcile.enabled {
+        let clock = Arc::new(SystemClock);
+        Some(crate::reconcile::spawn(&config, clock, stopping.child_token()).await?)
+    } else {
+        None
+    };
     let state = AppState {
         store: store.clone(),
         metrics,
@@ -137,6 +144,9 @@ pub async fn serve(
     }
     if let Some(task) = nats_task {
         task.await.context("NATS sink panicked")?;
+    }
+    if let Some(task) = reconcile_task {
+        task.await.context("reconciler panicked")?;
     }
     store.close().await;
     tracing::info!("coursewire stopped");

@@ -73,6 +73,17 @@ pub enum Command {
     },
     /// Run the simulator of Canvas and Panopto (for tests, the demo and benchmarks).
     Sim(sim::SimArgs),
+    /// Read Canvas back now and write every difference from the catalog into the inbox as a
+    /// repair event (a running `serve` applies them); prints a JSON report. Exit code 0, or 2
+    /// when a course could not be read.
+    Reconcile {
+        /// Only this course (its Canvas id); default every course of `reconcile.account_id`.
+        #[arg(long)]
+        course: Option<u64>,
+    },
+    /// Compare a full read of Canvas with the catalog and print every divergence as a JSON
+    /// report. Exit code 0: none; 1: divergences; 2: Canvas or the store could not be read.
+    Verify,
     /// Configuration helpers.
     Config {
         #[command(subcommand)]

@@ -24,6 +24,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub nats: NatsConfig,
     pub log: LogConfig,
+    pub reconcile: ReconcileConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +87,133 @@ pub struct NatsConfig {
     pub url: String,
     pub stream: String,
     pub subject_prefix: String,
+}
+
+/// `[reconcile]`: the background reconciler, `coursewire reconcile` and `coursewire verify`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    pub enabled: bool,
+    pub period_seconds: u64,
+    pub silence_minutes: u64,
+    pub check_seconds: u64,
+    /// `HH:MM-HH:MM`, local to `utc_offset`.
+    pub teaching_hours: String,
+    /// Three-letter day names (`mon` … `sun`).
+    pub teaching_days: Vec<String>,
+    /// `+HH:MM` / `-HH:MM`.
+    pub utc_offset: String,
+    pub outages: Vec<OutageWindow>,
+    pub canvas_url: String,
+    pub account_id: u64,
+    pub canvas_token: Secret,
+    pub oauth_client_id: String,
+    pub oauth_client_secret: Secret,
+    pub oauth_refresh_token: Secret,
+    pub concurrency: usize,
+    pub page_size: u32,
+}
+
+/// An operator-declared Live Events outage: when it has ended, the reconciler backfills.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OutageWindow {
+    pub from: chrono::DateTime<chrono::Utc>,
+    pub to: chrono::DateTime<chrono::Utc>,
+}
+
+impl ReconcileConfig {
+    /// Teaching hours as minutes after local midnight, `[start, end)`.
+    pub fn teaching_minutes(&self) -> anyhow::Result<(u32, u32)> {
+        let parse = |hm: &str| -> Option<u32> {
+            let (h, m) = hm.trim().split_once(':')?;
+            let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+            (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+        };
+        let (start, end) = self
+            .teaching_hours
+            .split_once('-')
+            .and_then(|(a, b)| Some((parse(a)?, parse(b)?)))
+            .filter(|(a, b)| a < b)
+            .with_context(|| {
+                format!(
+                    "reconcile.teaching_hours = {:?} is not HH:MM-HH:MM (start before end)",
+                    self.teaching_hours
+                )
+            })?;
+        Ok((start, end))
+    }
+
+    /// The teaching days, Monday = 0.
+    pub fn teaching_weekdays(&self) -> anyhow::Result<Vec<chrono::Weekday>> {
+        self.teaching_days
+            .iter()
+            .map(|d| {
+                d.trim().parse::<chrono::Weekday>().map_err(|_| {
+                    anyhow::anyhow!("reconcile.teaching_days: {d:?} is not a day name (mon … sun)")
+                })
+            })
+            .collect()
+    }
+
+    pub fn offset(&self) -> anyhow::Result<chrono::FixedOffset> {
+        let text = self.utc_offset.trim();
+        let (sign, rest) = match text.split_at_checked(1) {
+            Some(("+", rest)) => (1, rest),
+            Some(("-", rest)) => (-1, rest),
+            _ => bail!("reconcile.utc_offset = {text:?} is not +HH:MM or -HH:MM"),
+        };
+        let seconds = rest
+            .split_once(':')
+            .and_then(|(h, m)| Some(h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60))
+            .and_then(|s| chrono::FixedOffset::east_opt(sign * s))
+            .with_context(|| format!("reconcile.utc_offset = {text:?} is not +HH:MM or -HH:MM"))?;
+        Ok(seconds)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.period_seconds == 0 || self.check_seconds == 0 || self.silence_minutes == 0 {
+            bail!("reconcile.period_seconds, check_seconds and silence_minutes must be positive");
+        }
+        if self.concurrency == 0 || !(1..=100).contains(&self.page_size) {
+            bail!("reconcile.concurrency must be positive and reconcile.page_size 1…100");
+        }
+        self.teaching_minutes()?;
+        self.teaching_weekdays()?;
+        self.offset()?;
+        if let Some(w) = self.outages.iter().find(|w| w.from >= w.to) {
+            bail!(
+                "reconcile.outages: the window {} … {} ends before it starts",
+                w.from,
+                w.to
+            );
+        }
+        if self.enabled {
+            self.require_canvas()?;
+        }
+        Ok(())
+    }
+
+    /// The Canvas API settings every reconcile needs: a base URL and either a token or the
+    /// three OAuth refresh settings.
+    pub fn require_canvas(&self) -> anyhow::Result<()> {
+        if !(self.canvas_url.starts_with("https://") || self.canvas_url.starts_with("http://")) {
+            bail!(
+                "reconcile.canvas_url must be the Canvas base URL (http(s)://…) to reconcile \
+                 (env COURSEWIRE_RECONCILE_CANVAS_URL)"
+            );
+        }
+        let oauth = !self.oauth_client_id.is_empty()
+            && !self.oauth_client_secret.is_empty()
+            && !self.oauth_refresh_token.is_empty();
+        if self.canvas_token.is_empty() && !oauth {
+            bail!(
+                "reconcile needs reconcile.canvas_token, or oauth_client_id, \
+                 oauth_client_secret and oauth_refresh_token (env COURSEWIRE_RECONCILE_CANVAS_TOKEN …)"
+            );
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -246,6 +374,35 @@ impl Config {
                 "COURSEWIRE_NATS_URL" => self.nats.url = value.clone(),
                 "COURSEWIRE_API_TOKEN" => self.api.token = Secret::new(value.clone()),
                 "COURSEWIRE_LOG" => self.log.filter = value.clone(),
+                "COURSEWIRE_RECONCILE_ENABLED" => self.reconcile.enabled = parse_bool(key, value)?,
+                "COURSEWIRE_RECONCILE_PERIOD_SECONDS" => {
+                    self.reconcile.period_seconds = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not a number of seconds"))?
+                }
+                "COURSEWIRE_RECONCILE_SILENCE_MINUTES" => {
+                    self.reconcile.silence_minutes = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not a number of minutes"))?
+                }
+                "COURSEWIRE_RECONCILE_CANVAS_URL" => self.reconcile.canvas_url = value.clone(),
+                "COURSEWIRE_RECONCILE_ACCOUNT_ID" => {
+                    self.reconcile.account_id = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not an account id"))?
+                }
+                "COURSEWIRE_RECONCILE_CANVAS_TOKEN" => {
+                    self.reconcile.canvas_token = Secret::new(value.clone())
+                }
+                "COURSEWIRE_RECONCILE_OAUTH_CLIENT_ID" => {
+                    self.reconcile.oauth_client_id = value.clone()
+                }
+                "COURSEWIRE_RECONCILE_OAUTH_CLIENT_SECRET" => {
+                    self.reconcile.oauth_client_secret = Secret::new(value.clone())
+                }
+                "COURSEWIRE_RECONCILE_OAUTH_REFRESH_TOKEN" => {
+                    self.reconcile.oauth_refresh_token = Secret::new(value.clone())
+                }
                 _ => {}
             }
         }
@@ -296,6 +453,7 @@ impl Config {
         {
             bail!("nats.stream and nats.subject_prefix must be set when nats.url is");
         }
+        self.reconcile.validate()?;
         Ok(())
     }
 }
@@ -431,6 +589,40 @@ mod tests {
         let err = Config::load_from(None, &env(&[("COURSEWIRE_DELIVERY_TIMEOUT_SECONDS", "0")]))
             .unwrap_err();
         assert!(format!("{err:#}").contains("delivery."), "{err:#}");
+    }
+
+    #[test]
+    fn reconcile_settings_default_override_and_validate() {
+        let config = Config::load_from(None, &[]).unwrap();
+        let r = &config.reconcile;
+        assert!(!r.enabled);
+        assert_eq!(r.period_seconds, 4 * 3600);
+        assert_eq!(r.teaching_minutes().unwrap(), (8 * 60, 18 * 60));
+        assert_eq!(r.teaching_weekdays().unwrap().len(), 5);
+        let config = Config::load_from(
+            None,
+            &env(&[
+                ("COURSEWIRE_RECONCILE_ENABLED", "true"),
+                ("COURSEWIRE_RECONCILE_CANVAS_URL", "http://127.0.0.1:9"),
+                ("COURSEWIRE_RECONCILE_CANVAS_TOKEN", "canvas-sekrit"),
+                ("COURSEWIRE_RECONCILE_PERIOD_SECONDS", "60"),
+            ]),
+        )
+        .unwrap();
+        assert!(config.reconcile.enabled);
+        assert_eq!(config.reconcile.period_seconds, 60);
+        assert!(!format!("{config:?}").contains("canvas-sekrit"));
+        let err =
+            Config::load_from(None, &env(&[("COURSEWIRE_RECONCILE_ENABLED", "true")])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("reconcile.canvas_url"),
+            "{err:#}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[reconcile]\nteaching_hours = \"18:00-08:00\"\n").unwrap();
+        let err = Config::load_from(Some(&path), &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("teaching_hours"), "{err:#}");
     }
 
     #[test]

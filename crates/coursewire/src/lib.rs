@@ -13,6 +13,7 @@ pub mod decode;
 pub mod ingest;
 pub mod metrics;
 pub mod processor;
+pub mod reconcile;
 pub mod store;
 pub mod wake;
 pub mod web;

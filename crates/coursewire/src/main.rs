@@ -49,6 +49,43 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(_) => Ok(ExitCode::FAILURE),
             }
         }
+        Command::Reconcile { course } => {
+            let config = Config::load(cli.config.as_deref())?;
+            init_tracing("warn");
+            let report = coursewire::reconcile::run_on_demand(&config, course).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(if report.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Command::Verify => {
+            // Exit code 2 for every error, so "divergent" (1) is never confused with "broken".
+            let report = match Config::load(cli.config.as_deref()) {
+                Ok(config) => {
+                    init_tracing("warn");
+                    coursewire::reconcile::verify(&config).await
+                }
+                Err(err) => Err(err),
+            };
+            match report {
+                Ok(report) => {
+                    println!("{}", serde_json::to_string(&report)?);
+                    Ok(ExitCode::from(if !report.errors.is_empty() {
+                        2
+                    } else if report.divergence_count() > 0 {
+                        1
+                    } else {
+                        0
+                    }))
+                }
+                Err(err) => {
+                    eprintln!("coursewire verify: {err:#}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Command::Sim(args) => {
             init_tracing("info");
             sim::run(args).await?;

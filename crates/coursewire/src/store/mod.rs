@@ -11,6 +11,7 @@ mod postgres;
 mod postgres_delivery;
 mod postgres_processing;
 mod processing;
+pub mod reconcile;
 mod sqlite;
 mod sqlite_delivery;
 mod sqlite_processing;

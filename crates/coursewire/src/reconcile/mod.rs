@@ -1,0 +1,310 @@
+//! The reconciler: reads Canvas back course by course (GraphQL nested read), compares it with
+//! the catalog and writes each difference into the inbox as a synthesized Live Event (source
+//! `reconcile`), so events Canvas lost (Live Events are best effort, canvas.md A4) are repaired
+//! by the same processor, merge rule and change events as pushed ones. `coursewire verify`
+//! runs the same read and comparison without writing.
+//!
+//! It owns the read, the comparison ([`compare`]) and the shape of repair events
+//! ([`synthesize`]); it must not touch the catalog directly: the processor decides, with its
+//! version rule, whether a repair still applies when it gets to it.
+//!
+//! Scheduling ([`schedule`]): one pass over every course per `reconcile.period_seconds`, the
+//! courses spread evenly over it at [`Priority::Bulk`]; a Live Events silence during teaching
+//! hours or the end of a declared outage starts an immediate pass (a backfill).
+
+pub mod compare;
+mod course;
+pub mod schedule;
+pub mod synthesize;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use canvas::client::{
+    CanvasClient, ClientConfig, CourseRead, GraphQlError, OAuthCredentials, Priority, TokenSource,
+};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{EntityKind, EntityRef};
+use crate::clock::Clock;
+use crate::config::{Config, ReconcileConfig};
+use crate::store::reconcile::{self as store_reconcile, ReconcileStore};
+pub use compare::{Difference, Divergence};
+pub use course::{CanvasCourse, Examined, examine};
+pub use synthesize::{ReadContext, SOURCE};
+
+/// Write the repairs (reconcile) or only report them (verify).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Repair,
+    Report,
+}
+
+/// What a pass did: `coursewire reconcile` prints it, `coursewire verify` adds the list.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PassReport {
+    pub courses_read: usize,
+    pub courses_failed: usize,
+    /// Canvas HTTP requests made (retries included).
+    pub requests: u64,
+    pub entities_compared: usize,
+    /// Divergent fields or presence per entity kind.
+    pub differences: BTreeMap<EntityKind, usize>,
+    /// Repair events new to the inbox, and repairs already waiting there (same content).
+    pub events_written: usize,
+    pub events_already_queued: usize,
+    pub errors: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub divergences: Option<Vec<Divergence>>,
+}
+
+impl PassReport {
+    pub fn divergence_count(&self) -> usize {
+        self.differences.values().sum()
+    }
+}
+
+/// The Canvas client of the reconciler, from `[reconcile]`.
+pub fn canvas_client(config: &ReconcileConfig) -> anyhow::Result<CanvasClient> {
+    config.require_canvas()?;
+    let base = config.canvas_url.trim_end_matches('/');
+    let tokens = if !config.canvas_token.is_empty() {
+        TokenSource::fixed(config.canvas_token.expose())
+    } else {
+        let http = canvas::client::http_client(Duration::from_secs(30))
+            .context("cannot build the Canvas token client")?;
+        TokenSource::oauth(
+            OAuthCredentials {
+                token_url: format!("{base}/login/oauth2/token"),
+                client_id: config.oauth_client_id.clone(),
+                client_secret: config.oauth_client_secret.expose().into(),
+                refresh_token: config.oauth_refresh_token.expose().into(),
+            },
+            http,
+            None,
+        )
+    };
+    CanvasClient::new(
+        ClientConfig::new(base).with_concurrency(config.concurrency),
+        tokens,
+    )
+    .context("cannot build the Canvas client")
+}
+
+/// The host Canvas's own Live Events name (`metadata.hostname`), from the base URL.
+fn hostname(base_url: &str) -> String {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or(rest)
+        .to_ascii_lowercase()
+}
+
+/// One process's reconciler: a Canvas client, the store and the clock that dates reads.
+#[derive(Debug, Clone)]
+pub struct Reconciler {
+    store: Arc<dyn ReconcileStore>,
+    canvas: CanvasClient,
+    clock: Arc<dyn Clock>,
+    account_id: u64,
+    hostname: String,
+    read: CourseRead,
+}
+
+impl Reconciler {
+    pub fn new(
+        config: &ReconcileConfig,
+        store: Arc<dyn ReconcileStore>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            canvas: canvas_client(config)?,
+            store,
+            clock,
+            account_id: config.account_id,
+            hostname: hostname(&config.canvas_url),
+            read: CourseRead {
+                page_size: config.page_size,
+                priority: Priority::Bulk,
+                ..CourseRead::default()
+            },
+        })
+    }
+
+    /// Opens its own store handle from `[database]` (migrating it, as `serve` does).
+    pub async fn from_config(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store = store_reconcile::open(config.database.url.expose())
+            .await
+            .with_context(|| format!("cannot open the store at {}", config.database.url))?;
+        store.migrate().await.context("migrations failed")?;
+        Self::new(&config.reconcile, store, clock)
+    }
+
+    pub fn store(&self) -> &Arc<dyn ReconcileStore> {
+        &self.store
+    }
+
+    /// The courses of a pass: every live course of the account in Canvas, plus every live
+    /// catalog course (so a course Canvas no longer lists is looked at too), in id order.
+    pub async fn courses(&self) -> anyhow::Result<Vec<u64>> {
+        let listed = self
+            .canvas
+            .account_course_ids(self.account_id, Priority::Bulk)
+            .await
+            .with_context(|| format!("cannot list the courses of account {}", self.account_id))?;
+        let mut all: BTreeSet<u64> = listed.into_iter().collect();
+        all.extend(
+            self.store
+                .catalog_course_ids()
+                .await?
+                .into_iter()
+                .filter_map(|id| u64::try_from(id).ok()),
+        );
+        Ok(all.into_iter().collect())
+    }
+
+    /// Reads, compares and (in [`Mode::Repair`]) repairs one course, adding to `report`.
+    pub async fn course(&self, course_id: u64, mode: Mode, report: &mut PassReport) {
+        let before = self.canvas.counts().requests;
+        let result = self.course_inner(course_id, mode, report).await;
+        report.requests += self.canvas.counts().requests.saturating_sub(before);
+        match result {
+            Ok(()) => report.courses_read += 1,
+            Err(err) => {
+                tracing::warn!(course_id, error = %format!("{err:#}"), "course not reconciled");
+                report.courses_failed += 1;
+                report.errors.push(format!("course {course_id}: {err:#}"));
+            }
+        }
+    }
+
+    async fn course_inner(
+        &self,
+        course_id: u64,
+        mode: Mode,
+        report: &mut PassReport,
+    ) -> anyhow::Result<()> {
+        // Taken before the read: a change made while the read runs has a later Live Event,
+        // which must win over what the read saw.
+        let ctx = ReadContext {
+            hostname: self.hostname.clone(),
+            read_ms: self.clock.now_ms(),
+        };
+        let canvas = match self.canvas.nested_course(course_id, &self.read).await {
+            Ok(read) => CanvasCourse::from_read(&read),
+            Err(GraphQlError::NotFound { what, .. }) => {
+                // Absent or hidden from this token: deleting what we cannot see would be a
+                // guess, so the course is reported, not repaired.
+                if let Ok(id) = i64::try_from(course_id)
+                    && self
+                        .store
+                        .catalog_entity(EntityRef::new(EntityKind::Course, id))
+                        .await?
+                        .is_some()
+                {
+                    self.note(
+                        report,
+                        vec![Divergence {
+                            kind: EntityKind::Course,
+                            id,
+                            difference: Difference::MissingInCanvas,
+                        }],
+                    );
+                }
+                anyhow::bail!("{what} is missing in Canvas or not visible to this token");
+            }
+            Err(err) => return Err(err).context("Canvas read failed"),
+        };
+        let catalog = course::catalog_for(self.store.as_ref(), &canvas).await?;
+        let examined = examine(&ctx, &canvas, &catalog, self.clock.now_ms())?;
+        report.entities_compared += examined.compared;
+        self.note(report, examined.divergences);
+        if mode == Mode::Repair {
+            let (written, queued) = course::write(self.store.as_ref(), &examined.repairs).await?;
+            report.events_written += written;
+            report.events_already_queued += queued;
+        }
+        Ok(())
+    }
+
+    fn note(&self, report: &mut PassReport, divergences: Vec<Divergence>) {
+        for d in &divergences {
+            *report.differences.entry(d.kind).or_default() += 1;
+        }
+        if let Some(list) = report.divergences.as_mut() {
+            list.extend(divergences);
+        }
+    }
+
+    /// A pass over `courses` (all of them when `None`), one after the other with no spacing.
+    pub async fn pass(&self, courses: Option<Vec<u64>>, mode: Mode) -> PassReport {
+        let mut report = PassReport {
+            divergences: (mode == Mode::Report).then(Vec::new),
+            ..PassReport::default()
+        };
+        let before = self.canvas.counts().requests;
+        let courses = match courses {
+            Some(courses) => courses,
+            None => match self.courses().await {
+                Ok(courses) => courses,
+                Err(err) => {
+                    report.requests = self.canvas.counts().requests.saturating_sub(before);
+                    report.errors.push(format!("{err:#}"));
+                    return report;
+                }
+            },
+        };
+        report.requests = self.canvas.counts().requests.saturating_sub(before);
+        for course_id in courses {
+            self.course(course_id, mode, &mut report).await;
+        }
+        report
+    }
+}
+
+/// `coursewire reconcile [--course ID]`: one pass now, repairs written to the inbox (a running
+/// `serve` applies them).
+pub async fn run_on_demand(config: &Config, course: Option<u64>) -> anyhow::Result<PassReport> {
+    let reconciler = Reconciler::from_config(config, Arc::new(crate::clock::SystemClock)).await?;
+    let report = reconciler.pass(course.map(|c| vec![c]), Mode::Repair).await;
+    reconciler.store.close().await;
+    Ok(report)
+}
+
+/// `coursewire verify`: a full read of Canvas compared with the catalog; nothing is written.
+pub async fn verify(config: &Config) -> anyhow::Result<PassReport> {
+    let reconciler = Reconciler::from_config(config, Arc::new(crate::clock::SystemClock)).await?;
+    let report = reconciler.pass(None, Mode::Report).await;
+    reconciler.store.close().await;
+    Ok(report)
+}
+
+/// Starts the background reconciler of `serve` (see [`schedule`]); it stops with `cancel`.
+pub async fn spawn(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    cancel: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let reconciler = Reconciler::from_config(config, clock.clone()).await?;
+    let settings = schedule::Settings::from_config(&config.reconcile)?;
+    Ok(tokio::spawn(schedule::run(
+        reconciler, settings, clock, cancel,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames_come_from_the_base_url() {
+        assert_eq!(
+            hostname("https://Canvas.Example.edu/"),
+            "canvas.example.edu"
+        );
+        assert_eq!(hostname("http://127.0.0.1:8090"), "127.0.0.1:8090");
+    }
+}
