@@ -99,11 +99,13 @@ pub async fn serve(
         tokio::spawn(sink.run(stopping.child_token()))
     });
     // The reconciler reads Canvas back and repairs lost Live Events through the inbox.
-    let reconcile_task = if config.reconcile.enabled {
+    let (reconcile_task, canvas_api) = if config.reconcile.enabled {
         let clock = Arc::new(SystemClock);
-        Some(crate::reconcile::spawn(&config, clock, stopping.child_token()).await?)
+        let (task, client) =
+            crate::reconcile::spawn(&config, clock, stopping.child_token()).await?;
+        (Some(task), Some(client))
     } else {
-        None
+        (None, None)
     };
     let state = AppState {
         store: store.clone(),
@@ -113,6 +115,7 @@ pub async fn serve(
         api_token: config.api.token.clone(),
         api_max_wait: Duration::from_secs(config.api.max_wait_seconds),
         default_retry_schedule_ms: config.delivery.retry_schedule_ms.clone(),
+        canvas_api,
     };
     let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let local = listener.local_addr()?;

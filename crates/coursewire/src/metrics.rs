@@ -45,6 +45,14 @@ pub struct Metrics {
     pub delivery_outcomes: Family<DeliveryOutcomeLabel, Counter>,
     pub delivery_latency: Histogram,
     pub delivery_lag: Family<SubscriptionLabel, Gauge<f64, AtomicU64>>,
+    /// Canvas API client health, mirrored from the client at each scrape (see
+    /// [`Metrics::set_canvas_api`]).
+    pub canvas_api: Family<CanvasApiLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CanvasApiLabel {
+    pub measure: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -70,6 +78,32 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Mirrors the Canvas API client's token health and request counts.
+    pub fn set_canvas_api(&self, client: &canvas::client::CanvasClient) {
+        let health = client.tokens().health();
+        let counts = client.counts();
+        let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        for (measure, value) in [
+            (
+                "token_seconds_to_expiry",
+                health.seconds_to_expiry.unwrap_or(-1),
+            ),
+            ("token_refreshes", to_i64(health.refreshes)),
+            ("token_refresh_failures", to_i64(health.refresh_failures)),
+            ("token_revoked", i64::from(health.revoked)),
+            ("requests", to_i64(counts.requests)),
+            ("retries", to_i64(counts.retries)),
+            ("throttled", to_i64(counts.throttled)),
+            ("unauthorized", to_i64(counts.unauthorized)),
+        ] {
+            self.canvas_api
+                .get_or_create(&CanvasApiLabel {
+                    measure: measure.to_owned(),
+                })
+                .set(value);
+        }
+    }
+
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let events_received = Counter::default();
@@ -179,6 +213,15 @@ impl Metrics {
             "Age of the oldest change event not yet delivered, by subscription",
             delivery_lag.clone(),
         );
+        let canvas_api = Family::<CanvasApiLabel, Gauge>::default();
+        registry.register(
+            "coursewire_canvas_api",
+            "Canvas API client of this process, by measure: token_seconds_to_expiry (-1: a \
+             token that does not expire), token_refreshes, token_refresh_failures, \
+             token_revoked (1: Canvas refused the token or grant; re-authorise), requests, \
+             retries, throttled (should stay 0), unauthorized",
+            canvas_api.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             events_received,
@@ -197,6 +240,7 @@ impl Metrics {
             delivery_outcomes,
             delivery_latency,
             delivery_lag,
+            canvas_api,
         }
     }
 

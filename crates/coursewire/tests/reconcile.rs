@@ -683,3 +683,74 @@ async fn reconcile_one_course_from_the_command_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("reconcile.canvas_url"));
 }
+
+/// A token Canvas stops accepting is a token-health alert: `/readyz` turns 503 with the reason
+/// and `/metrics` shows `token_revoked 1`, so on-call learns to re-authorise instead of finding
+/// a silently stale catalog days later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_makes_the_instance_not_ready() {
+    let (_sim, sim_base) = start_sim(11).await;
+    let http = reqwest::Client::new();
+    let minted: Value = http
+        .post(format!("{sim_base}/_sim/canvas/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = minted["access_token"].as_str().unwrap().to_owned();
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let mut config = config(&db.url, &sim_base, true);
+    config.reconcile.canvas_token = coursewire::config::Secret::new(access.clone());
+    let service = Service::start(config).await;
+    let readyz = |base: String| {
+        let http = http.clone();
+        async move {
+            let response = http.get(format!("{base}/readyz")).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = readyz(service.base.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["canvas_token"]["revoked"], false, "{body}");
+
+    let revoked = http
+        .delete(format!("{sim_base}/login/oauth2/token"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success());
+    // The reconciler's next read meets the 401 (a pass every PERIOD_SECONDS at most).
+    let mut last = (0, Value::Null);
+    for _ in 0..(PERIOD_SECONDS * 10 + 100) {
+        last = readyz(service.base.clone()).await;
+        if last.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last.0, 503, "{}", last.1);
+    assert_eq!(last.1["status"], "not_ready");
+    assert_eq!(last.1["canvas_token"]["revoked"], true);
+    let metrics = http
+        .get(format!("{}/metrics", service.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"coursewire_canvas_api{measure="token_revoked"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"coursewire_canvas_api{measure="throttled"} 0"#));
+    assert!(
+        !metrics.contains(&access),
+        "the token never appears in metrics"
+    );
+    service.stop().await;
+}

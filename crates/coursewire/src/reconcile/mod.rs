@@ -283,16 +283,17 @@ pub async fn verify(config: &Config) -> anyhow::Result<PassReport> {
 }
 
 /// Starts the background reconciler of `serve` (see [`schedule`]); it stops with `cancel`.
+/// Also returns its Canvas client, whose token health `/readyz` and `/metrics` report.
 pub async fn spawn(
     config: &Config,
     clock: Arc<dyn Clock>,
     cancel: CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, CanvasClient)> {
     let reconciler = Reconciler::from_config(config, clock.clone()).await?;
+    let client = reconciler.canvas.clone();
     let settings = schedule::Settings::from_config(&config.reconcile)?;
-    Ok(tokio::spawn(schedule::run(
-        reconciler, settings, clock, cancel,
-    )))
+    let task = tokio::spawn(schedule::run(reconciler, settings, clock, cancel));
+    Ok((task, client))
 }
 
 #[cfg(test)]

@@ -14,18 +14,37 @@ pub async fn healthz() -> &'static str {
 
 /// Ready to take traffic: the store answers.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => Json(serde_json::json!({"status": "ready", "store": state.store.backend()}))
-            .into_response(),
-        Err(err) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "not_ready", "store": err.to_string()})),
-        )
-            .into_response(),
+    let store = state.store.ping().await;
+    // A refused token or grant cannot heal by itself: an operator must re-authorise, so the
+    // instance reports not ready (the reconciler and workflow writes are stopped).
+    let token = state.canvas_api.as_ref().map(|c| c.tokens().health());
+    let revoked = token.as_ref().is_some_and(|t| t.revoked);
+    let mut body = serde_json::json!({
+        "status": if store.is_ok() && !revoked { "ready" } else { "not_ready" },
+        "store": match &store {
+            Ok(()) => state.store.backend().to_owned(),
+            Err(err) => err.to_string(),
+        },
+    });
+    if let Some(token) = token {
+        body["canvas_token"] = serde_json::json!({
+            "revoked": token.revoked,
+            "seconds_to_expiry": token.seconds_to_expiry,
+            "refresh_failures": token.refresh_failures,
+        });
     }
+    let status = if store.is_ok() && !revoked {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    if let Some(client) = &state.canvas_api {
+        state.metrics.set_canvas_api(client);
+    }
     match state.store.inbox_depth().await {
         Ok(depth) => state.metrics.set_inbox_depth(&depth),
         Err(err) => tracing::warn!(error = %err, "inbox depth unavailable for /metrics"),

@@ -31,6 +31,8 @@ pub struct AppState {
     pub api_max_wait: Duration,
     /// Retry schedule of subscriptions created without one (`delivery.retry_schedule_ms`).
     pub default_retry_schedule_ms: Vec<u64>,
+    /// The Canvas API client of this process (the reconciler's), for token health.
+    pub canvas_api: Option<canvas::client::CanvasClient>,
 }
 
 pub fn router(state: AppState) -> Router {
