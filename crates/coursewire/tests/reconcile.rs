@@ -754,3 +754,61 @@ async fn a_revoked_token_makes_the_instance_not_ready() {
     );
     service.stop().await;
 }
+
+/// Two processes on one Canvas token share its budget through the store: what one holds in
+/// flight comes off the other's budget within one sharing interval, and a process that stops
+/// publishing stops counting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_on_one_token_share_its_budget_through_the_store() {
+    use canvas::client::{GovernorConfig, Priority, QuotaGovernor};
+    use coursewire::reconcile::quota_share;
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = TestDb::new(backend).await else {
+            continue;
+        };
+        db.store().await; // migrated
+        let store = coursewire::store::reconcile::open(&db.url).await.unwrap();
+        let (a, b) = (
+            QuotaGovernor::new(GovernorConfig::default()),
+            QuotaGovernor::new(GovernorConfig::default()),
+        );
+        let alone = b.snapshot().budget_units;
+        // Process A admits four requests.
+        let permits: Vec<_> = futures::future::join_all(
+            (0..4).map(|_| a.acquire(Priority::Bulk, "GET /api/v1/courses/{id}/enrollments")),
+        )
+        .await;
+        let held = a.reserved_units();
+        assert!(held >= 200.0, "{held}");
+        let now = chrono::Utc::now().timestamp_millis();
+        let key = "test-token-key";
+        quota_share::share_once(store.as_ref(), &a, key, "process-a", now)
+            .await
+            .unwrap();
+        let peers = quota_share::share_once(store.as_ref(), &b, key, "process-b", now)
+            .await
+            .unwrap();
+        assert!(
+            (peers - held).abs() < 1e-6,
+            "B sees A's units: {peers} vs {held}"
+        );
+        let shared = b.snapshot().budget_units;
+        assert!(
+            (alone - shared - held).abs() < 1.0,
+            "B's budget shrinks by what A holds: {alone} -> {shared}"
+        );
+        // Another token is another budget.
+        let other = quota_share::share_once(store.as_ref(), &b, "another-token", "process-b", now)
+            .await
+            .unwrap();
+        assert_eq!(other, 0.0);
+        // A stops publishing (crashed): after FRESH it no longer counts.
+        let later = now + quota_share::FRESH.as_millis() as i64 + 1;
+        let peers = quota_share::share_once(store.as_ref(), &b, key, "process-b", later)
+            .await
+            .unwrap();
+        assert_eq!(peers, 0.0);
+        drop(permits);
+        store.close().await;
+    }
+}

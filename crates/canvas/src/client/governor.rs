@@ -141,6 +141,10 @@ struct State {
     own_at: Instant,
     foreign_units: f64,
     contention_seen: Option<Instant>,
+    /// Units held by other processes' governors on the same token, as they last published
+    /// them (see [`QuotaGovernor::set_peer_units`]), and the value at our last observation.
+    peer_units: f64,
+    peer_units_at_observation: f64,
 }
 
 /// See the module documentation.
@@ -249,6 +253,8 @@ impl QuotaGovernor {
                 own_at: Instant::now(),
                 foreign_units: 0.0,
                 contention_seen: None,
+                peer_units: 0.0,
+                peer_units_at_observation: 0.0,
             }),
             cfg,
         })
@@ -277,7 +283,28 @@ impl QuotaGovernor {
         } else {
             0.0
         };
-        (s.baseline + drained).min(self.cfg.high_water_mark) - self.cfg.margin - contention
+        // Peers' requests admitted since our last look at the bucket are not in `baseline` yet.
+        let peers_since = (s.peer_units - s.peer_units_at_observation).max(0.0);
+        (s.baseline + drained).min(self.cfg.high_water_mark)
+            - self.cfg.margin
+            - contention
+            - peers_since
+    }
+
+    /// The units other processes' governors on the same token hold now (their reserved
+    /// units, shared through coursewire's store). The bucket level in each response already
+    /// counts what they held then; what they admitted since is taken off our budget until our
+    /// next response shows it. This is what lets several processes share one token's budget
+    /// without waiting to see each other in the headers.
+    pub fn set_peer_units(&self, units: f64) {
+        let mut s = self.lock();
+        s.peer_units = units.max(0.0);
+        self.dispatch(&mut s);
+    }
+
+    /// Units our in-flight requests hold (what a peer-sharing task publishes).
+    pub fn reserved_units(&self) -> f64 {
+        self.lock().reserved
     }
 
     fn fits(&self, s: &State, class: Priority) -> bool {
@@ -409,11 +436,14 @@ impl QuotaGovernor {
             let others = s.in_flight.saturating_sub(1) as f64 * self.cfg.up_front_cost;
             s.baseline = (remaining + others).min(self.cfg.high_water_mark);
             s.observed_at = now;
+            s.peer_units_at_observation = s.peer_units;
             s.last_remaining = Some(remaining);
             // Requests of ours that have not reached Canvas yet (or whose refund we have not
             // read yet) make this an underestimate, never an overestimate.
+            // Peers sharing the budget through the store are known load, not foreign.
             s.foreign_units =
-                (self.cfg.high_water_mark - remaining - others - s.own_level).max(0.0);
+                (self.cfg.high_water_mark - remaining - others - s.own_level - s.peer_units)
+                    .max(0.0);
             if s.foreign_units > self.cfg.up_front_cost / 2.0 {
                 s.contention_seen = Some(now);
             }
@@ -595,6 +625,25 @@ mod tests {
         let before = gov.snapshot().aimd_limit;
         gov.on_throttle();
         assert_eq!(gov.snapshot().aimd_limit, before / 2.0);
+    }
+
+    #[tokio::test]
+    async fn peers_admitted_since_the_last_response_shrink_the_budget() {
+        let gov = QuotaGovernor::new(GovernorConfig::default());
+        gov.observe("GET /x", &headers("0.1", "600"));
+        let before = gov.snapshot().budget_units;
+        // Another process on the token admits four requests before our next response.
+        gov.set_peer_units(4.0 * 50.0);
+        let after = gov.snapshot().budget_units;
+        assert!((before - after - 200.0).abs() < 1.0, "{before} -> {after}");
+        // Our next response's bucket level includes them: no double counting.
+        gov.observe("GET /x", &headers("0.1", "400"));
+        let observed = gov.snapshot().budget_units;
+        assert!((observed - (before - 200.0)).abs() < 1.0, "{observed}");
+        // They finish: the budget comes back with the next response.
+        gov.set_peer_units(0.0);
+        gov.observe("GET /x", &headers("0.1", "600"));
+        assert!((gov.snapshot().budget_units - before).abs() < 1.0);
     }
 
     #[tokio::test]

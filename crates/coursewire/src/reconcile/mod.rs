@@ -14,6 +14,7 @@
 
 pub mod compare;
 mod course;
+pub mod quota_share;
 pub mod schedule;
 pub mod synthesize;
 
@@ -292,6 +293,13 @@ pub async fn spawn(
     let reconciler = Reconciler::from_config(config, clock.clone()).await?;
     let client = reconciler.canvas.clone();
     let settings = schedule::Settings::from_config(&config.reconcile)?;
+    tokio::spawn(quota_share::run(
+        reconciler.store.clone(),
+        client.governor().clone(),
+        quota_share::token_key(&config.reconcile),
+        clock.clone(),
+        cancel.clone(),
+    ));
     let task = tokio::spawn(schedule::run(reconciler, settings, clock, cancel));
     Ok((task, client))
 }

@@ -26,6 +26,11 @@ const SQLITE: &[Embedded] = &[
         "delivery",
         include_str!("../../migrations/sqlite/0003_delivery.sql"),
     ),
+    (
+        4,
+        "quota",
+        include_str!("../../migrations/sqlite/0004_quota.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -43,6 +48,11 @@ const POSTGRES: &[Embedded] = &[
         3,
         "delivery",
         include_str!("../../migrations/postgres/0003_delivery.sql"),
+    ),
+    (
+        4,
+        "quota",
+        include_str!("../../migrations/postgres/0004_quota.sql"),
     ),
 ];
 

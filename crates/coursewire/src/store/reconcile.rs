@@ -33,6 +33,18 @@ pub trait ReconcileStore: Store {
 
     /// When the newest inbox row of `source` was received, if there is one.
     async fn last_received_ms(&self, source: &str) -> StoreResult<Option<i64>>;
+
+    /// Publishes the units `owner` holds on the Canvas token `token_key` and returns the sum
+    /// the other owners published at or after `fresh_since_ms` (older rows are dead processes'
+    /// and are dropped).
+    async fn share_quota(
+        &self,
+        token_key: &str,
+        owner: &str,
+        units: f64,
+        now_ms: i64,
+        fresh_since_ms: i64,
+    ) -> StoreResult<f64>;
 }
 
 /// Opens the store for the reconciler (its own connection pool). Does not migrate.
@@ -115,6 +127,43 @@ impl ReconcileStore for SqliteStore {
         row.map(|r| r.try_get::<i64, _>("received_at").map_err(StoreError::from))
             .transpose()
     }
+
+    async fn share_quota(
+        &self,
+        token_key: &str,
+        owner: &str,
+        units: f64,
+        now_ms: i64,
+        fresh_since_ms: i64,
+    ) -> StoreResult<f64> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO canvas_quota_peers (token_key, owner, units, updated_at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (token_key, owner) \
+             DO UPDATE SET units = excluded.units, updated_at = excluded.updated_at",
+        )
+        .bind(token_key)
+        .bind(owner)
+        .bind(units)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM canvas_quota_peers WHERE token_key = ? AND updated_at < ?")
+            .bind(token_key)
+            .bind(fresh_since_ms)
+            .execute(&mut *tx)
+            .await?;
+        let (others,): (f64,) = sqlx::query_as(
+            "SELECT COALESCE(SUM(units), 0.0) FROM canvas_quota_peers \
+             WHERE token_key = ? AND owner <> ?",
+        )
+        .bind(token_key)
+        .bind(owner)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(others)
+    }
 }
 
 #[async_trait]
@@ -164,5 +213,42 @@ impl ReconcileStore for PostgresStore {
             .await?;
         row.map(|r| r.try_get::<i64, _>("received_at").map_err(StoreError::from))
             .transpose()
+    }
+
+    async fn share_quota(
+        &self,
+        token_key: &str,
+        owner: &str,
+        units: f64,
+        now_ms: i64,
+        fresh_since_ms: i64,
+    ) -> StoreResult<f64> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO canvas_quota_peers (token_key, owner, units, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (token_key, owner) \
+             DO UPDATE SET units = excluded.units, updated_at = excluded.updated_at",
+        )
+        .bind(token_key)
+        .bind(owner)
+        .bind(units)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM canvas_quota_peers WHERE token_key = $1 AND updated_at < $2")
+            .bind(token_key)
+            .bind(fresh_since_ms)
+            .execute(&mut *tx)
+            .await?;
+        let (others,): (f64,) = sqlx::query_as(
+            "SELECT COALESCE(SUM(units), 0.0)::DOUBLE PRECISION FROM canvas_quota_peers \
+             WHERE token_key = $1 AND owner <> $2",
+        )
+        .bind(token_key)
+        .bind(owner)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(others)
     }
 }
