@@ -66,6 +66,9 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     let (addr, stop) = start_service(&db.url, |c| {
         c.canvas.jwks_url = jwks_url;
         c.processor.enabled = with_processor;
+        if let Ok(rows) = std::env::var("BENCH_BATCH_ROWS") {
+            c.processor.batch_rows = rows.parse().unwrap_or(c.processor.batch_rows);
+        }
     })
     .await?;
 

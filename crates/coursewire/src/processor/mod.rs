@@ -57,6 +57,8 @@ use crate::wake::{Waiter, Wake, wait_or_sleep};
 const DISCOVERY_PAGE: i64 = 512;
 /// Pages read at most per claim: a backlog beyond that is reached as the front drains.
 const DISCOVERY_PAGES: usize = 32;
+/// Shortest pause of a worker whose round found nothing to claim.
+const IDLE_SETTLE: Duration = Duration::from_millis(20);
 /// Pause after a store error before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -161,17 +163,28 @@ impl Processor {
     async fn worker(&self, worker: usize, stop: CancellationToken) {
         let mut inbox = self.inbox.clone();
         while !stop.is_cancelled() {
-            let pause = match self.run_once(&stop).await {
-                Ok(None) => self.settings.idle_poll,
+            let (settle, wait) = match self.run_once(&stop).await {
+                // Nothing unleased: the other workers hold what is pending. Looking again at
+                // every inbox commit would rescan the backlog hundreds of times a second under
+                // load, so a worker that came back empty-handed settles briefly first.
+                Ok(None) => (
+                    IDLE_SETTLE.min(self.settings.idle_poll),
+                    self.settings.idle_poll.saturating_sub(IDLE_SETTLE),
+                ),
                 Ok(Some(_)) => continue,
                 Err(err) => {
                     tracing::warn!(worker, error = %err, "processor: store error; backing off");
-                    ERROR_BACKOFF
+                    (ERROR_BACKOFF, Duration::ZERO)
                 }
             };
             tokio::select! {
                 _ = stop.cancelled() => {}
-                _ = wait_or_sleep(inbox.as_mut().filter(|_| pause != ERROR_BACKOFF), pause) => {}
+                _ = async {
+                    tokio::time::sleep(settle).await;
+                    if !wait.is_zero() {
+                        wait_or_sleep(inbox.as_mut(), wait).await;
+                    }
+                } => {}
             }
         }
     }
