@@ -8,6 +8,21 @@ use coursewire::cli::{Cli, Command, ConfigAction};
 use coursewire::config::{Config, DEFAULT_FILE};
 use coursewire::{app, decode, store};
 
+/// `println!` that does not panic when the reader went away (`coursewire verify | head`): the
+/// output is cut short, so the process stops with the status a shell gives a SIGPIPE death.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(err) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+            eprintln!("coursewire: cannot write to stdout: {err}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -38,7 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             action: ConfigAction::Show,
         } => {
             let config = Config::load(cli.config.as_deref())?;
-            println!("{config:#?}");
+            say!("{config:#?}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Decode { files, jwks } => {
@@ -53,7 +68,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(cli.config.as_deref())?;
             init_tracing("warn");
             let report = coursewire::reconcile::run_on_demand(&config, course).await?;
-            println!("{}", serde_json::to_string(&report)?);
+            say!("{}", serde_json::to_string(&report)?);
             Ok(if report.errors.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -71,7 +86,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             match report {
                 Ok(report) => {
-                    println!("{}", serde_json::to_string(&report)?);
+                    say!("{}", serde_json::to_string(&report)?);
                     Ok(ExitCode::from(if !report.errors.is_empty() {
                         2
                     } else if report.divergence_count() > 0 {
@@ -118,14 +133,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 include_quarantined,
             };
             let report = replay::run(&config, &request).await?;
-            println!("{}", serde_json::to_string(&report)?);
+            say!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Subscriptions { action } => {
             let config = Config::load(cli.config.as_deref())?;
             init_tracing("warn");
             let out = coursewire::bus::delivery::admin::command(&config, action).await?;
-            println!("{out}");
+            say!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
@@ -134,7 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = store::open(config.database.url.expose()).await?;
             store.migrate().await?;
             store.close().await;
-            println!("migrations applied to {}", config.database.url);
+            say!("migrations applied to {}", config.database.url);
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
