@@ -117,10 +117,8 @@ fn jitter() -> f64 {
 /// What a look found.
 #[derive(Debug, Clone, Copy, Default)]
 struct Look {
-    /// Lanes were started.
-    started: bool,
-    /// Due lanes were left that the free permits could not take.
-    more_due: bool,
+    /// Lanes started, or work left that the free permits could not take.
+    busy: bool,
 }
 
 impl Delivery {
@@ -183,22 +181,7 @@ impl Delivery {
                 }
             }
             let pause = match self.look(&permits, &mut tasks, &stop).await {
-                Ok(look) if look.more_due && permits.available_permits() == 0 => {
-                    // Every permit is taken: look again when a lane finishes (not before), and
-                    // no sooner than BUSY_PAUSE, so that lanes finishing one by one do not
-                    // each cost a look.
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        done = tasks.join_next() => {
-                            if let Some(Err(err)) = done {
-                                tracing::error!(error = %err, "delivery lane task panicked");
-                            }
-                        }
-                        _ = tokio::time::sleep(self.settings.idle_poll) => {}
-                    }
-                    BUSY_PAUSE
-                }
-                Ok(look) if look.started || look.more_due => BUSY_PAUSE,
+                Ok(look) if look.busy => BUSY_PAUSE,
                 Ok(_) => self.settings.idle_poll,
                 Err(err) => {
                     tracing::warn!(error = %err, "delivery: store error; retrying");
@@ -254,7 +237,7 @@ impl Delivery {
                 .collect()
         };
         let free = permits.available_permits();
-        look.more_due = due.len() > free;
+        look.busy = due.len() >= free;
         let mut wanted = due[..due.len().min(free)].to_vec();
         // Lane rows are locked in key order by every multi-lane transaction, so that two of
         // them (PostgreSQL, several processes) never wait on each other in a cycle.
@@ -270,7 +253,7 @@ impl Delivery {
                 continue;
             };
             let Ok(permit) = permits.clone().try_acquire_owned() else {
-                look.more_due = true;
+                look.busy = true;
                 break;
             };
             let key = (lane.subscription_id, lane.subject.clone());
@@ -282,7 +265,7 @@ impl Delivery {
             {
                 continue;
             }
-            look.started = true;
+            look.busy = true;
             let this = self.clone();
             let subscription = subscription.clone();
             let stop = stop.clone();
