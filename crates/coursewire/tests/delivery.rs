@@ -327,28 +327,9 @@ async fn replay_redelivers_a_window_with_the_same_ids(db: TestDb) {
     let original: Vec<String> = first.accepted().iter().map(|r| r.id.clone()).collect();
 
     let replay = |extra: &[&str]| {
-        let mut args = vec![
-            "replay",
-            "--from",
-            "2020-01-01T00:00:00Z",
-            "--to",
-            "2100-01-01T00:00:00Z",
-            "--subscription",
-            "first",
-        ];
+        let mut args = vec!["--subscription", "first"];
         args.extend_from_slice(extra);
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_coursewire"))
-            .args(&args)
-            .env("COURSEWIRE_DATABASE_URL", &app.db.url)
-            .env("COURSEWIRE_LOG", "warn")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+        common::json_report(&common::replay_everything(&app.db.url, &args))
     };
     let dry = replay(&["--dry-run"]);
     assert_eq!(

@@ -741,30 +741,8 @@ async fn replay_command_requeues_and_processes_again(db: TestDb) {
     .await;
     processor(&store, &clock).drain().await.unwrap();
     let before = check_outbox(&store).await;
-    let replay = |extra: &[&str]| {
-        let mut args = vec![
-            "replay",
-            "--from",
-            "2020-01-01T00:00:00Z",
-            "--to",
-            "2100-01-01T00:00:00Z",
-        ];
-        args.extend_from_slice(extra);
-        std::process::Command::new(env!("CARGO_BIN_EXE_coursewire"))
-            .args(&args)
-            .env("COURSEWIRE_DATABASE_URL", &db.url)
-            .env("COURSEWIRE_LOG", "warn")
-            .output()
-            .unwrap()
-    };
-    let report = |output: &std::process::Output| -> Value {
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
-    };
+    let replay = |extra: &[&str]| common::replay_everything(&db.url, extra);
+    let report = common::json_report;
     // A dry run counts and changes nothing; filters narrow the window.
     let dry = report(&replay(&["--reprocess", "--dry-run", "--types", "user_*"]));
     assert_eq!(

@@ -367,3 +367,32 @@ impl Drop for ServeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `coursewire replay` over every time on the database at `db_url`, with `extra`
+/// arguments (target, filters, `--dry-run`).
+pub fn replay_everything(db_url: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "replay",
+        "--from",
+        "2020-01-01T00:00:00Z",
+        "--to",
+        "2100-01-01T00:00:00Z",
+    ];
+    args.extend_from_slice(extra);
+    std::process::Command::new(env!("CARGO_BIN_EXE_coursewire"))
+        .args(&args)
+        .env("COURSEWIRE_DATABASE_URL", db_url)
+        .env("COURSEWIRE_LOG", "warn")
+        .output()
+        .expect("run coursewire replay")
+}
+
+/// The JSON a successful command printed; fails the test with its stderr otherwise.
+pub fn json_report(output: &std::process::Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("a JSON report on stdout")
+}
