@@ -102,7 +102,7 @@ pub async fn serve(
     let (reconcile_task, canvas_api) = if config.reconcile.enabled {
         let clock = Arc::new(SystemClock);
         let (task, client) =
-            crate::reconcile::spawn(&config, clock, stopping.child_token()).await?;
+            crate::reconcile::spawn(&config, clock.clone(), clock, stopping.child_token()).await?;
         (Some(task), Some(client))
     } else {
         (None, None)

@@ -22,6 +22,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: webhooks, API, metrics.
     Serve,
+    /// Show the whole Canvas side working: the simulator, the service on SQLite, demo
+    /// subscribers and the reconciler, over simulated teaching days (optionally under faults);
+    /// prints a summary and exits non-zero if a "must" figure fails.
+    Demo(crate::demo::DemoArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Decode Live Events files into CloudEvents JSON, one per line.

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod decode;
+pub mod demo;
 pub mod ingest;
 pub mod metrics;
 pub mod processor;

@@ -22,7 +22,7 @@
 //! | `GET /_sim` | seed, scale, paths, counts |
 //! | `GET/POST /_sim/clock` | read; `{"advance_seconds":N}`, `{"set":"ISO"}`, `{"pause":bool}`, `{"speed":X}` |
 //! | `GET /_sim/counters` | requests, cost units and throttles per token and endpoint; Live Events emitted/attempts/delivered/duplicated/dropped; Panopto requests and 429s; lectures; timeline |
-//! | `GET/PUT /_sim/faults` | [`Faults`]: `canvas.legacy_throttle_status`, `live_events.{duplicate_probability, reorder_probability, reorder_max_delay_seconds, drop_probability, outage}`, `panopto.{broken_recorder_rooms, late_processing_*, late_captions_*, captions_never_probability, wrong_room_probability}` |
+//! | `GET/PUT /_sim/faults` | [`Faults`]: `canvas.{legacy_throttle_status, api_outage}`, `live_events.{duplicate_probability, reorder_probability, reorder_max_delay_seconds, drop_probability, outage}`, `panopto.{broken_recorder_rooms, late_processing_*, late_captions_*, captions_never_probability, wrong_room_probability}` |
 //! | `GET /_sim/ground_truth` | [`GroundTruth`] at the current simulated time |
 //! | `GET /_sim/timetable/{file}` | SIS CSVs and the room/recorder/meeting CSVs ([`timetable`]) |
 //! | `GET /_sim/live_events?after=N&limit=M` | every emitted Live Event, in emission order |

@@ -34,6 +34,9 @@ use crate::world::World;
 pub struct CanvasFaults {
     /// Throttled requests get `403 Forbidden (Rate Limit Exceeded)` instead of 429.
     pub legacy_throttle_status: bool,
+    /// While true, Canvas's API (REST, GraphQL) answers `503 Service Unavailable`: an outage
+    /// window. OAuth2 endpoints stay up, as Canvas's login service is separate.
+    pub api_outage: bool,
 }
 
 /// Every fault knob, as `GET /_sim/faults` shows it.
@@ -111,6 +114,10 @@ impl Shared {
             ThrottleClock::Wall => self.wall_start.elapsed().as_secs_f64(),
             ThrottleClock::Simulated => self.clock.now_ms() as f64 / 1000.0,
         }
+    }
+
+    pub fn api_outage(&self) -> bool {
+        lock(&self.canvas_faults).api_outage
     }
 
     pub fn throttle_status(&self) -> ThrottleStatus {
@@ -321,6 +328,13 @@ impl Simulator {
     /// Add a Live Events subscription; returns its id.
     pub fn subscribe(&self, url: &str, signed: bool) -> u64 {
         self.shared.hub.subscribe(url, signed)
+    }
+
+    /// Revoke every OAuth2 access token issued so far (an administrator's "revoke all"); the
+    /// refresh tokens keep working, so a client re-issues itself a token with the refresh
+    /// grant. Returns how many were revoked. Static tokens are not affected.
+    pub fn revoke_access_tokens(&self) -> usize {
+        self.shared.tokens().revoke_all_access()
     }
 
     /// Mint a Canvas access/refresh token pair for a user (the admin by default).

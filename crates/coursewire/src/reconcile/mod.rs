@@ -68,8 +68,12 @@ impl PassReport {
     }
 }
 
-/// The Canvas client of the reconciler, from `[reconcile]`.
-pub fn canvas_client(config: &ReconcileConfig) -> anyhow::Result<CanvasClient> {
+/// The Canvas client of the reconciler, from `[reconcile]`; OAuth2 token expiry is judged by
+/// `clock` (Canvas's time: the simulator's in the demo).
+pub fn canvas_client(
+    config: &ReconcileConfig,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<CanvasClient> {
     config.require_canvas()?;
     let base = config.canvas_url.trim_end_matches('/');
     let tokens = if !config.canvas_token.is_empty() {
@@ -87,6 +91,7 @@ pub fn canvas_client(config: &ReconcileConfig) -> anyhow::Result<CanvasClient> {
             http,
             None,
         )
+        .with_clock(Arc::new(move || clock.now_ms()))
     };
     CanvasClient::new(
         ClientConfig::new(base).with_concurrency(config.concurrency),
@@ -122,7 +127,7 @@ impl Reconciler {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
-            canvas: canvas_client(config)?,
+            canvas: canvas_client(config, clock.clone())?,
             store,
             clock,
             account_id: config.account_id,
@@ -285,22 +290,25 @@ pub async fn verify(config: &Config) -> anyhow::Result<PassReport> {
 
 /// Starts the background reconciler of `serve` (see [`schedule`]); it stops with `cancel`.
 /// Also returns its Canvas client, whose token health `/readyz` and `/metrics` report.
+/// `canvas_clock` dates reads and tells the time of day (Canvas's time); `clock` paces the
+/// quota sharing between processes (this machine's time).
 pub async fn spawn(
     config: &Config,
+    canvas_clock: Arc<dyn Clock>,
     clock: Arc<dyn Clock>,
     cancel: CancellationToken,
 ) -> anyhow::Result<(tokio::task::JoinHandle<()>, CanvasClient)> {
-    let reconciler = Reconciler::from_config(config, clock.clone()).await?;
+    let reconciler = Reconciler::from_config(config, canvas_clock.clone()).await?;
     let client = reconciler.canvas.clone();
     let settings = schedule::Settings::from_config(&config.reconcile)?;
     tokio::spawn(quota_share::run(
         reconciler.store.clone(),
         client.governor().clone(),
         quota_share::token_key(&config.reconcile),
-        clock.clone(),
+        clock,
         cancel.clone(),
     ));
-    let task = tokio::spawn(schedule::run(reconciler, settings, clock, cancel));
+    let task = tokio::spawn(schedule::run(reconciler, settings, canvas_clock, cancel));
     Ok((task, client))
 }
 

@@ -256,6 +256,16 @@ async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Respon
         .map_or_else(|| "anonymous".to_owned(), token_label);
     let cfg = &s.config.throttle;
 
+    if s.api_outage() {
+        s.stats()
+            .canvas_request(&key, &endpoint, 0.0, StatusCode::SERVICE_UNAVAILABLE);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "503 Service Unavailable (simulated outage)\n",
+        )
+            .into_response();
+    }
     if cfg.enabled && !s.buckets().admit(&key, s.throttle_now(), cfg) {
         s.stats().canvas_throttled(&key, &endpoint);
         return throttled(s.throttle_status());

@@ -142,6 +142,16 @@ impl TokenStore {
         }
     }
 
+    /// Revoke every live access token; returns how many.
+    pub fn revoke_all_access(&mut self) -> usize {
+        let mut n = 0;
+        for t in self.access.values_mut().filter(|t| !t.revoked) {
+            t.revoked = true;
+            n += 1;
+        }
+        n
+    }
+
     pub fn ttl_seconds(&self) -> i64 {
         self.ttl_ms / 1000
     }
