@@ -360,3 +360,59 @@ async fn remaining_falls_and_recovers_at_ten_units_per_second() {
     assert_eq!(t.get("/api/v1/accounts/1").await.status(), 200);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn an_api_outage_answers_503_and_revoked_access_tokens_are_refreshed() {
+    let t = TestSim::start(config(22)).await;
+    let cfg = t.sim.config().clone();
+    let (access, refresh) = t.sim.issue_canvas_token(None);
+    let get = |token: String| {
+        let (http, url) = (t.http.clone(), t.url("/api/v1/accounts/1"));
+        async move { http.get(url).bearer_auth(token).send().await.expect("req") }
+    };
+    assert_eq!(get(access.clone()).await.status(), 200);
+
+    let mut faults = t.sim.faults();
+    faults.canvas.api_outage = true;
+    t.sim.set_faults(faults.clone());
+    let down = get(access.clone()).await;
+    assert_eq!(down.status(), 503);
+    assert!(header(&down, "x-rate-limit-remaining").is_none());
+    let graphql = t
+        .http
+        .post(t.url("/api/graphql"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({"query": "{ __typename }"}))
+        .send()
+        .await
+        .expect("graphql");
+    assert_eq!(graphql.status(), 503);
+    faults.canvas.api_outage = false;
+    t.sim.set_faults(faults);
+    assert_eq!(get(access.clone()).await.status(), 200);
+
+    // Revoking every access token leaves refresh tokens (and static tokens) working.
+    assert_eq!(t.sim.revoke_access_tokens(), 1);
+    assert_eq!(get(access).await.status(), 401);
+    assert_eq!(get(TOKEN.to_owned()).await.status(), 200);
+    let renewed: Value = t
+        .http
+        .post(t.url("/login/oauth2/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", cfg.oauth_client_id.as_str()),
+            ("client_secret", cfg.oauth_client_secret.as_str()),
+            ("refresh_token", refresh.as_str()),
+        ])
+        .send()
+        .await
+        .expect("refresh")
+        .json()
+        .await
+        .expect("json");
+    let fresh = renewed["access_token"]
+        .as_str()
+        .expect("a new token")
+        .to_owned();
+    assert_eq!(get(fresh).await.status(), 200);
+}

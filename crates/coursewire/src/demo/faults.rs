@@ -92,7 +92,10 @@ mod tests {
         let plan = plan(start);
         assert_eq!(plan.len(), 7);
         assert!(plan.windows(2).all(|w| w[0].0 <= w[1].0));
-        assert_eq!(plan[1].0, Utc.with_ymd_and_hms(2025, 8, 25, 14, 0, 0).unwrap());
+        assert_eq!(
+            plan[1].0,
+            Utc.with_ymd_and_hms(2025, 8, 25, 14, 0, 0).unwrap()
+        );
         let (from, to) = outage_window(start);
         assert_eq!(to - from, Duration::minutes(30));
         assert!(plan.contains(&(from, Fault::CanvasOutageStarts)));

@@ -29,7 +29,10 @@ pub fn client(base_url: &str, token: &str, concurrency: usize) -> anyhow::Result
 
 async fn course(client: CanvasClient, course_id: u64) -> anyhow::Result<CrawlRead> {
     let p = Priority::Bulk;
-    let sections = client.sections(course_id, p).try_collect::<Vec<_>>().await?;
+    let sections = client
+        .sections(course_id, p)
+        .try_collect::<Vec<_>>()
+        .await?;
     let enrollments = client
         .enrollments(course_id, &[], p)
         .try_collect::<Vec<_>>()
@@ -61,10 +64,12 @@ pub async fn crawl(
         .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await?;
-    Ok(parts.into_iter().fold(CrawlRead::default(), |a, b| CrawlRead {
-        courses: a.courses + b.courses,
-        sections: a.sections + b.sections,
-        enrollments: a.enrollments + b.enrollments,
-        assignments: a.assignments + b.assignments,
-    }))
+    Ok(parts
+        .into_iter()
+        .fold(CrawlRead::default(), |a, b| CrawlRead {
+            courses: a.courses + b.courses,
+            sections: a.sections + b.sections,
+            enrollments: a.enrollments + b.enrollments,
+            assignments: a.assignments + b.assignments,
+        }))
 }

@@ -176,7 +176,9 @@ async fn receive(
         return StatusCode::BAD_REQUEST;
     };
     let subject = event["subject"].as_str().unwrap_or_default().to_owned();
-    let sequence = event["sequence"].as_str().and_then(|s| s.parse::<i64>().ok());
+    let sequence = event["sequence"]
+        .as_str()
+        .and_then(|s| s.parse::<i64>().ok());
     let change_ms = event["time"]
         .as_str()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())

@@ -84,7 +84,10 @@ async fn bind() -> anyhow::Result<(tokio::net::TcpListener, String)> {
     Ok((listener, base))
 }
 
-fn stop_signal() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
+fn stop_signal() -> (
+    oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
     let (tx, rx) = oneshot::channel::<()>();
     (tx, async move {
         let _ = rx.await;
@@ -179,7 +182,9 @@ impl Stage {
         r.oauth_client_id = oauth_client.0;
         r.oauth_client_secret = Secret::new(oauth_client.1);
         r.oauth_refresh_token = Secret::new(refresh);
-        r.period_seconds = (RECONCILE_PERIOD_SIMULATED_SECONDS / args.speed).ceil().max(1.0) as u64;
+        r.period_seconds = (RECONCILE_PERIOD_SIMULATED_SECONDS / args.speed)
+            .ceil()
+            .max(1.0) as u64;
         r.check_seconds = 1;
         if args.faults {
             let (from, to) = faults::outage_window(sim.clock().now());
@@ -235,6 +240,7 @@ impl Stage {
     fn apply(&mut self, fault: Fault, at: DateTime<Utc>) {
         let mut f = self.sim.faults();
         let last = self.args.subscribers - 1;
+        let mut detail = String::new();
         match fault {
             Fault::LossyLiveEvents => {
                 f.live_events.drop_probability = faults::LOSS;
@@ -251,7 +257,7 @@ impl Stage {
                 f.live_events.outage = down;
             }
             Fault::RevokeAccessTokens => {
-                self.sim.revoke_access_tokens();
+                detail = format!(" ({} revoked)", self.sim.revoke_access_tokens());
             }
             Fault::Clear => {
                 f = Faults::default();
@@ -263,15 +269,12 @@ impl Stage {
         self.sim.set_faults(f);
         if fault != Fault::Clear {
             self.faults_injected
-                .push(format!("{} {}", local(at), fault.describe()));
+                .push(format!("{} {}{detail}", local(at), fault.describe()));
         }
     }
 
     /// Events in, change events out, deliveries behind.
-    async fn status(
-        &mut self,
-        governor: &canvas::client::QuotaGovernor,
-    ) -> anyhow::Result<String> {
+    async fn status(&mut self, governor: &canvas::client::QuotaGovernor) -> anyhow::Result<String> {
         let inbox = self.store.inbox_depth().await?;
         let produced = self.outbox.scan(self.store.as_ref()).await?;
         let expected = produced * self.args.subscribers as u64;
@@ -329,7 +332,10 @@ impl Stage {
 /// `Mon 25 Aug 09:12` at the university.
 fn local(t: DateTime<Utc>) -> String {
     match FixedOffset::west_opt(5 * 3600) {
-        Some(offset) => t.with_timezone(&offset).format("%a %d %b %H:%M").to_string(),
+        Some(offset) => t
+            .with_timezone(&offset)
+            .format("%a %d %b %H:%M")
+            .to_string(),
         None => t.format("%a %d %b %H:%M UTC").to_string(),
     }
 }
@@ -413,7 +419,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Summary> {
         let now = clock.now_ms();
         while let Some((at, fault)) = plan.next_if(|(at, _)| at.timestamp_millis() <= now) {
             stage.apply(fault, at);
-            bar.println(format!("  {} {}", local(at), fault.describe()));
+            if let Some(line) = stage.faults_injected.last() {
+                bar.println(format!("  fault: {line}"));
+            }
         }
         let line = stage.status(canvas.governor()).await?;
         bar.set_position(((now.min(end_ms) - start_ms) / 60_000) as u64);
@@ -500,10 +508,7 @@ async fn keep_running(stage: &Stage) {
         stage.receivers.url(0),
         stage.args.subscribers - 1
     );
-    eprintln!(
-        "  database     {}",
-        stage.config.database.url
-    );
+    eprintln!("  database     {}", stage.config.database.url);
     crate::app::shutdown_signal().await;
 }
 
@@ -623,10 +628,7 @@ async fn summarize(
         duplicated: le.duplicated,
         reordered: le.reordered,
         received_distinct: sources.values().filter(|s| *s == "canvas").count() as u64,
-        repairs_received: sources
-            .values()
-            .filter(|s| *s == reconcile::SOURCE)
-            .count() as u64,
+        repairs_received: sources.values().filter(|s| *s == reconcile::SOURCE).count() as u64,
         quarantined: depth.quarantined as u64,
     };
     let checks = Summary::checks_for(&change, &api, &reconcile);
@@ -646,7 +648,9 @@ async fn summarize(
             speed: args.speed,
             faults: args.faults,
             simulated_from: local(m.start),
-            simulated_to: local(chrono::DateTime::from_timestamp_millis(m.run_end_ms).unwrap_or(m.start)),
+            simulated_to: local(
+                chrono::DateTime::from_timestamp_millis(m.run_end_ms).unwrap_or(m.start),
+            ),
             wall_seconds: m.wall_start.elapsed().as_secs_f64(),
             data_dir: dir.display().to_string(),
             log_file: log_file.display().to_string(),
