@@ -103,13 +103,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => {
             let json_file = args.json_summary.clone();
-            let summary = coursewire::demo::run(args).await?;
-            say!("{}", summary.table());
-            if let Some(path) = json_file {
-                let json = serde_json::to_string_pretty(&summary)?;
-                std::fs::write(&path, json + "\n")
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-            }
+            let summary = coursewire::demo::run(args, |summary| {
+                say!("{}", summary.table());
+                if let Some(path) = json_file {
+                    let json = serde_json::to_string_pretty(summary)?;
+                    std::fs::write(&path, json + "\n")
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                Ok(())
+            })
+            .await?;
             Ok(if summary.ok {
                 ExitCode::SUCCESS
             } else {

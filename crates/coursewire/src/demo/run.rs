@@ -348,8 +348,12 @@ fn progress_bar(total_minutes: u64) -> ProgressBar {
     bar
 }
 
-/// Runs the demo; the caller prints the summary and picks the exit code from `ok`.
-pub async fn run(args: DemoArgs) -> anyhow::Result<Summary> {
+/// Runs the demo and hands the summary to `report` (which prints it) before any
+/// `--keep-running`; the caller picks the exit code from `ok`.
+pub async fn run(
+    args: DemoArgs,
+    report: impl FnOnce(&Summary) -> anyhow::Result<()>,
+) -> anyhow::Result<Summary> {
     args.validate()?;
     let dir = data_dir(args.data_dir.as_deref())?;
     let log_file = dir.join("coursewire-demo.log");
@@ -476,6 +480,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Summary> {
         &log_file,
     )
     .await?;
+    report(&summary)?;
 
     if args.keep_running {
         keep_running(&stage).await;

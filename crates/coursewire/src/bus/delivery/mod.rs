@@ -278,6 +278,10 @@ impl Delivery {
             });
         }
         let stale = now - self.lease().as_millis() as i64;
+        // Subjects this look has met: only the oldest letter of each may go out in one look.
+        // Checking the in-flight set alone is not enough: the task for a subject's first
+        // letter can finish while this loop runs, and a later letter would overtake the second.
+        let mut met = std::collections::HashSet::new();
         for letter in self.store.dead_letters_to_retry(stale, DUE_PAGE).await? {
             let Some(subscription) = subscriptions.get(&letter.subscription_id) else {
                 continue;
@@ -288,6 +292,9 @@ impl Delivery {
                 letter.subscription_id,
                 format!("redeliver/{}", letter.subject),
             );
+            if !met.insert(key.clone()) {
+                continue;
+            }
             let mut set = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             if set.contains(&key) {
                 continue;
