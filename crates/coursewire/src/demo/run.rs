@@ -110,6 +110,7 @@ struct Stage {
     outbox: Outbox,
     canvas_clock: Arc<dyn Clock>,
     faults_injected: Vec<String>,
+    subscriber_down: bool,
 }
 
 /// The change events seen so far, read from the outbox in order.
@@ -234,6 +235,7 @@ impl Stage {
             outbox: Outbox::default(),
             canvas_clock,
             faults_injected: Vec::new(),
+            subscriber_down: false,
         })
     }
 
@@ -248,8 +250,10 @@ impl Stage {
                 f.live_events.reorder_probability = faults::REORDERING;
                 f.live_events.reorder_max_delay_seconds = faults::REORDER_MAX_DELAY_SECONDS;
             }
-            Fault::SubscriberDown => self.receivers.set_down(last, true),
-            Fault::SubscriberUp => self.receivers.set_down(last, false),
+            Fault::SubscriberDown | Fault::SubscriberUp => {
+                self.subscriber_down = fault == Fault::SubscriberDown;
+                self.receivers.set_down(last, self.subscriber_down);
+            }
             Fault::RotateSigningKeys => self.sim.rotate_keys(),
             Fault::CanvasOutageStarts | Fault::CanvasOutageEnds => {
                 let down = fault == Fault::CanvasOutageStarts;
@@ -261,6 +265,7 @@ impl Stage {
             }
             Fault::Clear => {
                 f = Faults::default();
+                self.subscriber_down = false;
                 for n in 0..self.args.subscribers {
                     self.receivers.set_down(n, false);
                 }
@@ -271,6 +276,14 @@ impl Stage {
             self.faults_injected
                 .push(format!("{} {}{detail}", local(at), fault.describe()));
         }
+    }
+
+    /// The downed subscriber stays down past its hour until it has refused a delivery (at most
+    /// three more simulated hours), so the fault is felt even when nothing was due for it.
+    fn keep_subscriber_down(&self, up_at_ms: i64, now_ms: i64) -> bool {
+        self.subscriber_down
+            && self.receivers.tally().refused_while_down == 0
+            && now_ms < up_at_ms + 3 * 3_600_000
     }
 
     /// Events in, change events out, deliveries behind.
@@ -421,7 +434,9 @@ pub async fn run(
     let run_wall = Instant::now();
     loop {
         let now = clock.now_ms();
-        while let Some((at, fault)) = plan.next_if(|(at, _)| at.timestamp_millis() <= now) {
+        while let Some((at, fault)) = plan.next_if(|(at, _)| {
+            at.timestamp_millis() <= now && !stage.keep_subscriber_down(at.timestamp_millis(), now)
+        }) {
             stage.apply(fault, at);
             if let Some(line) = stage.faults_injected.last() {
                 bar.println(format!("  fault: {line}"));
