@@ -437,7 +437,9 @@ pub async fn run(
         while let Some((at, fault)) = plan.next_if(|(at, _)| {
             at.timestamp_millis() <= now && !stage.keep_subscriber_down(at.timestamp_millis(), now)
         }) {
-            stage.apply(fault, at);
+            // A held fault (the subscriber coming back) is labelled with when it happened.
+            let happened = at.max(clock.now());
+            stage.apply(fault, happened);
             if let Some(line) = stage.faults_injected.last() {
                 bar.println(format!("  fault: {line}"));
             }
