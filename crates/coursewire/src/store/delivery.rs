@@ -91,6 +91,41 @@ pub struct LaneEvent {
     pub received_at_ms: Option<i64>,
 }
 
+/// A change event past a subscription's cursor (see [`DeliveryStore::events_past_cursor`]).
+#[derive(Debug, Clone)]
+pub struct CursorEvent {
+    pub event: LaneEvent,
+    /// Its subject has a lane for this subscription (it failed earlier and is on the slow
+    /// path): the event must go to the lane, behind the subject's earlier events.
+    pub on_lane: bool,
+}
+
+/// Events of one subject the cursor hands to the subject's lane: the lane is created if it
+/// does not exist (acknowledged up to `first_sequence − 1`), else it learns the newer events.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    pub subject: String,
+    pub first_sequence: i64,
+    pub last_sequence: i64,
+    /// The fast-path attempt at `first_sequence` that failed and its answer, which set the
+    /// new lane's retry time (or exhaust it, or dead-letter the event). Its `attempt_id` is
+    /// unused: the attempt row is written with the answer.
+    pub failure: Option<(AttemptStart, AttemptEnd)>,
+}
+
+/// A subscription's cursor moved forward by its pump (see [`DeliveryOp::Advance`]).
+#[derive(Debug, Clone)]
+pub struct CursorAdvance {
+    pub subscription_id: i64,
+    pub owner: String,
+    /// Every event up to here is delivered, filtered out or in `handoffs`.
+    pub position: i64,
+    pub lease_until_ms: i64,
+    pub handoffs: Vec<Handoff>,
+    /// A delivery succeeded while the subscription may be marked failing: clear the mark.
+    pub clear_failing: bool,
+}
+
 /// An attempt about to be sent.
 #[derive(Debug, Clone)]
 pub struct AttemptStart {
@@ -185,6 +220,9 @@ pub enum DeliveryOp {
         subject: String,
         sequence: i64,
     },
+    /// A subscription's cursor moved (and its lease renewed), with the subjects handed to
+    /// lanes on the way. Nothing is written if another process holds the cursor now.
+    Advance(CursorAdvance),
     /// The lane's lease, given up.
     Release {
         subscription_id: i64,
@@ -200,6 +238,9 @@ pub enum DeliveryOpResult {
     AttemptId(i64),
     /// `Finish`: whether it disabled the endpoint.
     Disabled(bool),
+    /// `Advance`: whether this process still held the cursor, and whether a handed-off
+    /// failure disabled the endpoint.
+    Advanced { held: bool, disabled: bool },
     /// `Skip`, `Release`.
     Done,
 }
@@ -225,11 +266,30 @@ pub trait DeliveryStore: Send + Sync {
     /// one more delivery each, and a disabled endpoint is enabled again.
     async fn retry_subscription(&self, name: &str) -> StoreResult<Option<RetryCounts>>;
 
-    /// For each of `subscription_ids`: finds the subjects of up to `limit` change events past
-    /// the subscription's scan position, makes sure each has a lane, and advances the
-    /// position, all in one transaction (none when no subscription is behind the outbox).
-    /// Returns the most events scanned for one subscription (`limit`: look again).
-    async fn discover_lanes(&self, subscription_ids: &[i64], limit: i64) -> StoreResult<usize>;
+    /// Active subscriptions whose cursor is behind the outbox's newest change event.
+    async fn subscriptions_behind(&self) -> StoreResult<Vec<i64>>;
+
+    /// Takes (or renews) a subscription's cursor for `owner` until `until_ms`, unless another
+    /// owner holds a live lease. Returns the cursor's position when `owner` holds it now.
+    async fn take_cursor(
+        &self,
+        subscription_id: i64,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> StoreResult<Option<i64>>;
+
+    /// Gives a subscription's cursor up (its pump has stopped).
+    async fn release_cursor(&self, subscription_id: i64, owner: &str) -> StoreResult<()>;
+
+    /// Up to `limit` change events with `position > after`, by position, each with whether
+    /// its subject has a lane for the subscription.
+    async fn events_past_cursor(
+        &self,
+        subscription_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<CursorEvent>>;
 
     /// Lanes of active (not paused, not disabled) subscriptions that are due at `now_ms`, not
     /// exhausted, and have an event past their acknowledged sequence.

@@ -31,6 +31,11 @@ const SQLITE: &[Embedded] = &[
         "quota",
         include_str!("../../migrations/sqlite/0004_quota.sql"),
     ),
+    (
+        5,
+        "delivery cursor",
+        include_str!("../../migrations/sqlite/0005_delivery_cursor.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -53,6 +58,11 @@ const POSTGRES: &[Embedded] = &[
         4,
         "quota",
         include_str!("../../migrations/postgres/0004_quota.sql"),
+    ),
+    (
+        5,
+        "delivery cursor",
+        include_str!("../../migrations/postgres/0005_delivery_cursor.sql"),
     ),
 ];
 

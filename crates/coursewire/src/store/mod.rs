@@ -23,8 +23,9 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 pub use delivery::{
-    AttemptEnd, AttemptRow, AttemptStart, DeadLetter, DeliveryLane, DeliveryOp, DeliveryOpResult,
-    DeliveryStore, LaneEvent, LaneMove, NewSubscription, OnExhausted, RetryCounts, Subscription,
+    AttemptEnd, AttemptRow, AttemptStart, CursorAdvance, CursorEvent, DeadLetter, DeliveryLane,
+    DeliveryOp, DeliveryOpResult, DeliveryStore, Handoff, LaneEvent, LaneMove, NewSubscription,
+    OnExhausted, RetryCounts, Subscription,
 };
 pub use postgres::PostgresStore;
 pub use processing::{

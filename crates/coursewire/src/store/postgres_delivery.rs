@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::delivery::{
-    AttemptEnd, AttemptRow, AttemptStart, DeadLetter, DeliveryLane, DeliveryOp, DeliveryOpResult,
-    DeliveryStore, LaneEvent, LaneMove, NewSubscription, RetryCounts, Subscription, attempt_row,
-    dead_letter_row, json_text, subscription_row,
+    AttemptEnd, AttemptRow, AttemptStart, CursorAdvance, CursorEvent, DeadLetter, DeliveryLane,
+    DeliveryOp, DeliveryOpResult, DeliveryStore, LaneEvent, LaneMove, NewSubscription, RetryCounts,
+    Subscription, attempt_row, dead_letter_row, json_text, subscription_row,
 };
 use super::processing::change_event_row;
 use super::{ChangeEventRow, PostgresStore, StoreResult};
@@ -120,29 +120,78 @@ impl DeliveryStore for PostgresStore {
         }))
     }
 
-    async fn discover_lanes(&self, subscription_ids: &[i64], limit: i64) -> StoreResult<usize> {
-        // A read first: most looks find every subscription caught up and need no write lock.
-        let behind: Vec<(i64,)> = sqlx::query_as(
-            "SELECT id FROM subscriptions \
-             WHERE scan_position < (SELECT COALESCE(MAX(position), 0) FROM change_events)",
+    async fn subscriptions_behind(&self) -> StoreResult<Vec<i64>> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT id FROM subscriptions WHERE NOT paused AND disabled_at IS NULL \
+             AND scan_position < (SELECT COALESCE(MAX(position), 0) FROM change_events)",
         )
         .fetch_all(self.pool())
         .await?;
-        let behind: Vec<i64> = behind
-            .into_iter()
-            .map(|(id,)| id)
-            .filter(|id| subscription_ids.contains(id))
-            .collect();
-        if behind.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.pool().begin().await?;
-        let mut most = 0;
-        for id in behind {
-            most = most.max(discover_in(&mut tx, id, limit).await?);
-        }
-        tx.commit().await?;
-        Ok(most)
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn take_cursor(
+        &self,
+        subscription_id: i64,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "UPDATE subscriptions SET cursor_owner = $1, cursor_leased_until = $2 \
+             WHERE id = $3 AND (cursor_owner IS NULL OR cursor_owner = $4 \
+             OR cursor_leased_until < $5) RETURNING scan_position",
+        )
+        .bind(owner)
+        .bind(until_ms)
+        .bind(subscription_id)
+        .bind(owner)
+        .bind(now_ms)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(p,)| p))
+    }
+
+    async fn release_cursor(&self, subscription_id: i64, owner: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE subscriptions SET cursor_owner = NULL, cursor_leased_until = 0 \
+             WHERE id = $1 AND cursor_owner = $2",
+        )
+        .bind(subscription_id)
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn events_past_cursor(
+        &self,
+        subscription_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<CursorEvent>> {
+        let rows = sqlx::query(
+            "SELECT c.*, i.received_at AS inbox_received_at, EXISTS (SELECT 1 FROM \
+             delivery_lanes l WHERE l.subscription_id = $1 AND l.subject = c.subject) AS on_lane \
+             FROM change_events c LEFT JOIN inbox i ON i.id = c.inbox_id \
+             WHERE c.position > $2 ORDER BY c.position LIMIT $3",
+        )
+        .bind(subscription_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CursorEvent {
+                    event: LaneEvent {
+                        row: change_event_row(r)?,
+                        received_at_ms: r.try_get("inbox_received_at")?,
+                    },
+                    on_lane: r.try_get("on_lane")?,
+                })
+            })
+            .collect()
     }
 
     async fn due_lanes(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<DeliveryLane>> {
@@ -280,8 +329,10 @@ impl DeliveryStore for PostgresStore {
                     .bind(sequence)
                     .execute(&mut *tx)
                     .await?;
+                    drop_caught_up_lane(&mut tx, *subscription_id, subject).await?;
                     DeliveryOpResult::Done
                 }
+                DeliveryOp::Advance(advance) => advance_in(&mut tx, advance).await?,
                 DeliveryOp::Release {
                     subscription_id,
                     subject,
@@ -500,51 +551,6 @@ fn delivery_lane(r: &sqlx::postgres::PgRow) -> StoreResult<DeliveryLane> {
     })
 }
 
-/// One subscription's share of [`DeliveryStore::discover_lanes`], inside its transaction.
-async fn discover_in(
-    tx: &mut sqlx::PgConnection,
-    subscription_id: i64,
-    limit: i64,
-) -> StoreResult<usize> {
-    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT c.position, c.subject, c.sequence FROM change_events c, subscriptions s \
-         WHERE s.id = $1 AND c.position > s.scan_position ORDER BY c.position LIMIT $2",
-    )
-    .bind(subscription_id)
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
-    let Some((last, _, _)) = rows.last() else {
-        return Ok(0);
-    };
-    let last = *last;
-    let mut latest: std::collections::BTreeMap<&str, i64> = Default::default();
-    for (_, subject, sequence) in &rows {
-        let entry = latest.entry(subject.as_str()).or_default();
-        *entry = (*entry).max(*sequence);
-    }
-    for (subject, sequence) in latest {
-        sqlx::query(
-            "INSERT INTO delivery_lanes (subscription_id, subject, latest_sequence) \
-             VALUES ($1, $2, $3) ON CONFLICT (subscription_id, subject) DO UPDATE SET \
-             latest_sequence = GREATEST(delivery_lanes.latest_sequence, excluded.latest_sequence)",
-        )
-        .bind(subscription_id)
-        .bind(subject)
-        .bind(sequence)
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query(
-        "UPDATE subscriptions SET scan_position = GREATEST(scan_position, $1) WHERE id = $2",
-    )
-    .bind(last)
-    .bind(subscription_id)
-    .execute(&mut *tx)
-    .await?;
-    Ok(rows.len())
-}
-
 /// [`DeliveryOp::Begin`] inside its transaction.
 async fn begin_in(tx: &mut sqlx::PgConnection, start: &AttemptStart) -> StoreResult<i64> {
     let (id,): (i64,) = sqlx::query_as(
@@ -585,22 +591,7 @@ async fn finish_in(
         LaneMove::RetryAt(at) => (None, start.attempt, *at, false),
         LaneMove::Exhausted => (None, start.attempt, 0, true),
         LaneMove::DeadLettered { position } => {
-            sqlx::query(
-                "INSERT INTO delivery_dead_letters (subscription_id, event_position, \
-                 event_id, subject, sequence, state, reason, at) \
-                 VALUES ($1, $2, $3, $4, $5, 'dead', $6, $7) \
-                 ON CONFLICT (subscription_id, event_id) DO UPDATE SET state = 'dead', \
-                 reason = excluded.reason, at = excluded.at",
-            )
-            .bind(start.subscription_id)
-            .bind(*position)
-            .bind(&start.event_id)
-            .bind(&start.subject)
-            .bind(start.sequence)
-            .bind(end.error.clone().unwrap_or_default())
-            .bind(end.finished_at_ms)
-            .execute(&mut *tx)
-            .await?;
+            dead_letter_in(tx, start, *position, end).await?;
             (Some(start.sequence), 0, 0, false)
         }
     };
@@ -621,13 +612,71 @@ async fn finish_in(
     .bind(end.release)
     .execute(&mut *tx)
     .await?;
+    if acked.is_some() {
+        drop_caught_up_lane(tx, start.subscription_id, &start.subject).await?;
+    }
+    note_answer_in(tx, start.subscription_id, delivered, end).await
+}
+
+/// Dead-letters an event whose retry schedule is used up (`skip`).
+async fn dead_letter_in(
+    tx: &mut sqlx::PgConnection,
+    start: &AttemptStart,
+    position: i64,
+    end: &AttemptEnd,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO delivery_dead_letters (subscription_id, event_position, \
+         event_id, subject, sequence, state, reason, at) \
+         VALUES ($1, $2, $3, $4, $5, 'dead', $6, $7) \
+         ON CONFLICT (subscription_id, event_id) DO UPDATE SET state = 'dead', \
+         reason = excluded.reason, at = excluded.at",
+    )
+    .bind(start.subscription_id)
+    .bind(position)
+    .bind(&start.event_id)
+    .bind(&start.subject)
+    .bind(start.sequence)
+    .bind(end.error.clone().unwrap_or_default())
+    .bind(end.finished_at_ms)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A lane that has acknowledged every event handed to it is deleted: the subject goes back
+/// to the cursor's fast path, and the cursor says what the lane row would have.
+async fn drop_caught_up_lane(
+    tx: &mut sqlx::PgConnection,
+    subscription_id: i64,
+    subject: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM delivery_lanes WHERE subscription_id = $1 AND subject = $2 \
+         AND acked_sequence >= latest_sequence AND NOT exhausted",
+    )
+    .bind(subscription_id)
+    .bind(subject)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// An answer's mark on the subscription: a success clears `failing_since` (when asked), a
+/// failure sets it and disables the endpoint past the window. True if this disabled it.
+async fn note_answer_in(
+    tx: &mut sqlx::PgConnection,
+    subscription_id: i64,
+    delivered: bool,
+    end: &AttemptEnd,
+) -> StoreResult<bool> {
     let disabled = if delivered {
         if end.clear_failing {
             sqlx::query(
                 "UPDATE subscriptions SET failing_since = NULL \
                  WHERE id = $1 AND failing_since IS NOT NULL",
             )
-            .bind(start.subscription_id)
+            .bind(subscription_id)
             .execute(&mut *tx)
             .await?;
         }
@@ -637,7 +686,7 @@ async fn finish_in(
             "UPDATE subscriptions SET failing_since = COALESCE(failing_since, $1) WHERE id = $2",
         )
         .bind(end.finished_at_ms)
-        .bind(start.subscription_id)
+        .bind(subscription_id)
         .execute(&mut *tx)
         .await?;
         let reason = end.disable_now.clone().unwrap_or_else(|| {
@@ -652,7 +701,7 @@ async fn finish_in(
         )
         .bind(end.finished_at_ms)
         .bind(reason)
-        .bind(start.subscription_id)
+        .bind(subscription_id)
         .bind(end.disable_now.is_some())
         .bind(end.disable_if_failing_since_before_ms)
         .execute(&mut *tx)
@@ -660,4 +709,98 @@ async fn finish_in(
         done.rows_affected() > 0
     };
     Ok(disabled)
+}
+
+/// [`DeliveryOp::Advance`] inside its transaction.
+async fn advance_in(
+    tx: &mut sqlx::PgConnection,
+    advance: &CursorAdvance,
+) -> StoreResult<DeliveryOpResult> {
+    let held = sqlx::query(
+        "UPDATE subscriptions SET scan_position = GREATEST(scan_position, $1), \
+         cursor_leased_until = $2 WHERE id = $3 AND cursor_owner = $4",
+    )
+    .bind(advance.position)
+    .bind(advance.lease_until_ms)
+    .bind(advance.subscription_id)
+    .bind(&advance.owner)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if !held {
+        // Another process took the cursor over; it sends again from where it was.
+        return Ok(DeliveryOpResult::Advanced {
+            held: false,
+            disabled: false,
+        });
+    }
+    let sub = advance.subscription_id;
+    let mut disabled = false;
+    for handoff in &advance.handoffs {
+        let mut lane = (
+            handoff.first_sequence - 1,
+            0i64,
+            0i64,
+            false,
+            None::<String>,
+        );
+        if let Some((start, end)) = &handoff.failure {
+            sqlx::query(
+                "INSERT INTO delivery_attempts (subscription_id, subject, event_id, sequence, \
+                 attempt, started_at, finished_at, status, outcome, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'failed', $9)",
+            )
+            .bind(sub)
+            .bind(&start.subject)
+            .bind(&start.event_id)
+            .bind(start.sequence)
+            .bind(start.attempt)
+            .bind(start.started_at_ms)
+            .bind(end.finished_at_ms)
+            .bind(end.status)
+            .bind(&end.error)
+            .execute(&mut *tx)
+            .await?;
+            lane.4 = end.error.clone();
+            match &end.lane {
+                LaneMove::RetryAt(at) => (lane.1, lane.2) = (start.attempt, *at),
+                LaneMove::Exhausted => (lane.1, lane.3) = (start.attempt, true),
+                LaneMove::DeadLettered { position } => {
+                    dead_letter_in(tx, start, *position, end).await?;
+                    lane.0 = start.sequence;
+                }
+                // A failure is never acknowledged; treat it as one to retry at once.
+                LaneMove::Acked => lane.1 = start.attempt,
+            }
+            disabled |= note_answer_in(tx, sub, false, end).await?;
+        }
+        sqlx::query(
+            "INSERT INTO delivery_lanes (subscription_id, subject, acked_sequence, \
+             latest_sequence, attempts, next_attempt_at, exhausted, last_error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (subscription_id, subject) DO UPDATE \
+             SET latest_sequence = GREATEST(delivery_lanes.latest_sequence, excluded.latest_sequence)",
+        )
+        .bind(sub)
+        .bind(&handoff.subject)
+        .bind(lane.0)
+        .bind(handoff.last_sequence)
+        .bind(lane.1)
+        .bind(lane.2)
+        .bind(lane.3)
+        .bind(&lane.4)
+        .execute(&mut *tx)
+        .await?;
+        drop_caught_up_lane(tx, sub, &handoff.subject).await?;
+    }
+    if advance.clear_failing {
+        sqlx::query(
+            "UPDATE subscriptions SET failing_since = NULL \
+             WHERE id = $1 AND failing_since IS NOT NULL",
+        )
+        .bind(sub)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(DeliveryOpResult::Advanced { held, disabled })
 }

@@ -24,6 +24,7 @@
 
 pub mod admin;
 pub mod filter;
+mod pump;
 pub mod schedule;
 pub mod send;
 pub mod signature;
@@ -49,8 +50,6 @@ use send::Answer;
 
 /// Lanes asked for per look; more are found on the next look.
 const DUE_PAGE: i64 = 1024;
-/// Outbox events scanned per subscription per look.
-const SCAN_PAGE: i64 = 1024;
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 /// Pause between looks while there is more work than free permits (or lanes just started):
 /// short, so that permits freed by finished lanes are used again soon.
@@ -96,6 +95,21 @@ pub struct Delivery {
     outbox: tokio::sync::Mutex<Option<Waiter>>,
     /// Subscriptions with a failure recorded by this process since their last success here.
     failing: Mutex<HashSet<i64>>,
+    /// Subscriptions whose pump runs in this process.
+    pumps: Mutex<HashSet<i64>>,
+    /// Bumped whenever the deliverer wakes (new change events, or its poll): pumps waiting
+    /// for events look again.
+    news: tokio::sync::watch::Sender<u64>,
+}
+
+/// Removes a subscription from the running pumps when its task ends, however it ends.
+struct PumpRunning(Arc<Delivery>, i64);
+
+impl Drop for PumpRunning {
+    fn drop(&mut self) {
+        let mut set = self.0.pumps.lock().unwrap_or_else(|p| p.into_inner());
+        set.remove(&self.1);
+    }
 }
 
 /// Removes a lane from the in-flight set when its task ends, however it ends.
@@ -152,6 +166,8 @@ impl Delivery {
             writer,
             outbox: tokio::sync::Mutex::new(None),
             failing: Mutex::new(HashSet::new()),
+            pumps: Mutex::new(HashSet::new()),
+            news: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -192,6 +208,7 @@ impl Delivery {
                 _ = stop.cancelled() => break,
                 _ = wait_or_sleep(outbox.as_mut(), pause) => {}
             }
+            self.news.send_modify(|n| *n = n.wrapping_add(1));
         }
         while tasks.join_next().await.is_some() {}
     }
@@ -215,8 +232,33 @@ impl Delivery {
         if subscriptions.is_empty() {
             return Ok(Look::default());
         }
-        let ids: Vec<i64> = subscriptions.keys().copied().collect();
-        while self.store.discover_lanes(&ids, SCAN_PAGE).await? as i64 == SCAN_PAGE {}
+        for id in self.store.subscriptions_behind().await? {
+            let Some(subscription) = subscriptions.get(&id) else {
+                continue;
+            };
+            if !self
+                .pumps
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id)
+            {
+                continue;
+            }
+            let this = self.clone();
+            let (subscription, permits, stop) =
+                (subscription.clone(), permits.clone(), stop.clone());
+            let news = self.news.subscribe();
+            tasks.spawn(async move {
+                let _running = PumpRunning(this.clone(), id);
+                if let Err(err) = this
+                    .clone()
+                    .run_pump(subscription, permits, news, stop)
+                    .await
+                {
+                    tracing::warn!(error = %err, "delivery pump stopped on a store error");
+                }
+            });
+        }
         let now = self.clock.now_ms();
         let mut look = Look::default();
         // Enough to fill the free permits even if every lane in flight is among the first.
@@ -425,26 +467,13 @@ impl Delivery {
             .send(subscription, &event.row.id, &event.row.event)
             .await;
         let now = self.clock.now_ms();
-        let (move_, outcome) = match &answer {
-            Answer::Delivered { .. } => (LaneMove::Acked, "delivered"),
-            Answer::Failed { retry_after, .. } => match schedule::next_delay(
-                &subscription.retry_schedule_ms,
-                start.attempt,
-                jitter(),
-                *retry_after,
-            ) {
-                Some(delay) => (LaneMove::RetryAt(now + delay.as_millis() as i64), "failed"),
-                None => match subscription.on_exhausted {
-                    OnExhausted::Block => (LaneMove::Exhausted, "exhausted"),
-                    OnExhausted::Skip => (
-                        LaneMove::DeadLettered {
-                            position: event.row.position,
-                        },
-                        "dead_lettered",
-                    ),
-                },
-            },
-        };
+        let (move_, outcome) = self.next_move(
+            subscription,
+            start.attempt,
+            &answer,
+            event.row.position,
+            now,
+        );
         let delivered = move_ == LaneMove::Acked;
         // The last event the lane knows of: the lease goes with the acknowledgment.
         let release = delivered && event.row.sequence >= lane.latest_sequence;
@@ -480,6 +509,33 @@ impl Delivery {
             );
         }
         Ok(delivered)
+    }
+
+    /// Where a lane goes after attempt number `attempt` at the event at `position` got
+    /// `answer`, and the outcome to count.
+    fn next_move(
+        &self,
+        subscription: &Subscription,
+        attempt: i64,
+        answer: &Answer,
+        position: i64,
+        now: i64,
+    ) -> (LaneMove, &'static str) {
+        match answer {
+            Answer::Delivered { .. } => (LaneMove::Acked, "delivered"),
+            Answer::Failed { retry_after, .. } => match schedule::next_delay(
+                &subscription.retry_schedule_ms,
+                attempt,
+                jitter(),
+                *retry_after,
+            ) {
+                Some(delay) => (LaneMove::RetryAt(now + delay.as_millis() as i64), "failed"),
+                None => match subscription.on_exhausted {
+                    OnExhausted::Block => (LaneMove::Exhausted, "exhausted"),
+                    OnExhausted::Skip => (LaneMove::DeadLettered { position }, "dead_lettered"),
+                },
+            },
+        }
     }
 
     /// Whether this process saw the subscription fail since its last success here (the
