@@ -46,6 +46,8 @@ struct Receiver {
     retry_after: Arc<Mutex<Option<String>>>,
     /// Answer 503 to events of this subject only.
     fail_subject: Arc<Mutex<Option<String>>>,
+    /// When not 0: answer 503 to every n-th request.
+    fail_every: Arc<AtomicUsize>,
     got: Arc<Mutex<Vec<Received>>>,
     arrivals: Arc<AtomicUsize>,
 }
@@ -57,6 +59,7 @@ impl Receiver {
             status: Arc::new(AtomicU16::new(status)),
             retry_after: Arc::new(Mutex::new(None)),
             fail_subject: Arc::new(Mutex::new(None)),
+            fail_every: Arc::new(AtomicUsize::new(0)),
             got: Arc::new(Mutex::new(Vec::new())),
             arrivals: Arc::new(AtomicUsize::new(0)),
         };
@@ -79,6 +82,10 @@ impl Receiver {
                         .ok()
                         .and_then(|e| e["subject"].as_str().map(str::to_owned));
                     if subject.is_some() && *r.fail_subject.lock().unwrap() == subject {
+                        status = 503;
+                    }
+                    let every = r.fail_every.load(Ordering::SeqCst);
+                    if every > 0 && n % every == every - 1 {
                         status = 503;
                     }
                     let received = Received {
@@ -309,6 +316,7 @@ both_backends!(
     failing_endpoint_is_disabled_after_the_window,
     subscriptions_api_manages_and_protects,
     a_failing_subject_holds_up_no_other_subject,
+    subjects_leave_the_fast_path_on_failure_and_come_back_in_order,
     type_globs_filter_what_a_subscriber_gets,
     replay_redelivers_a_window_with_the_same_ids,
 );
@@ -407,6 +415,77 @@ async fn a_failing_subject_holds_up_no_other_subject(db: TestDb) {
         accepted_by_subject(&receiver.accepted())["user/1"],
         vec![1, 2, 3, 4]
     );
+    app.stop().await.unwrap();
+}
+
+/// A subscriber that fails every third request: each failure sends its subject to a lane
+/// (retried on the schedule) and the subject's later events follow it there; a lane that has
+/// caught up is deleted and the subject goes back to the cursor. Through all of it every
+/// subscriber sees each subject in order, once, and no lane is left at the end.
+async fn subjects_leave_the_fast_path_on_failure_and_come_back_in_order(db: TestDb) {
+    let receiver = Receiver::start(200, Duration::ZERO).await;
+    receiver.fail_every.store(3, Ordering::SeqCst);
+    let steady = Receiver::start(200, Duration::ZERO).await;
+    let app = spawn_app(db, |_| {}).await;
+    for (name, url) in [("flaky", &receiver.url), ("steady", &steady.url)] {
+        subscribe(
+            &app,
+            json!({"name": name, "url": url, "retry_schedule_ms": vec![20; 100]}),
+        )
+        .await;
+    }
+    let users = [1, 2, 3, 4, 5, 6];
+    // In bursts with pauses, so that lanes catch up (and go) between them.
+    for burst in 0..5 {
+        for second in burst * 3 + 1..=burst * 3 + 3 {
+            for id in users {
+                let (status, _) = app
+                    .post_canvas(user_event(id, second).to_string(), "application/json")
+                    .await;
+                assert_eq!(status, 200);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let total = users.len() * 15;
+    receiver.wait_accepted(total, Duration::from_secs(60)).await;
+    steady.wait_accepted(total, Duration::from_secs(60)).await;
+    let every: Vec<i64> = (1..=15).collect();
+    for r in [&receiver, &steady] {
+        let by_subject = accepted_by_subject(&r.accepted());
+        for id in users {
+            assert_eq!(by_subject[&format!("user/{id}")], every, "user/{id}");
+        }
+    }
+    assert!(
+        receiver.all().len() > total,
+        "some requests failed and were retried"
+    );
+    assert_eq!(
+        steady.all().len(),
+        total,
+        "the steady one got each event once"
+    );
+    let store = app.db.store().await;
+    let flaky = store.subscription("flaky").await.unwrap().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut left = Vec::new();
+        for id in users {
+            if let Some(lane) = store.lane(flaky.id, &format!("user/{id}")).await.unwrap() {
+                left.push(lane);
+            }
+        }
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lanes left after catching up: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!store.attempts(flaky.id).await.unwrap().is_empty());
     app.stop().await.unwrap();
 }
 

@@ -1,26 +1,32 @@
 //! Push delivery: change events from the outbox to subscribers, as signed Standard Webhooks.
 //!
-//! A **lane** is one (subscription, subject). A lane has at most one event in flight, and its
-//! next event is the lowest-position change event of the subject whose sequence is above the
-//! lane's acknowledged sequence, so each subscriber sees a subject's events in order. All
-//! lanes run concurrently, bounded by `delivery.concurrency`: a subscriber that is down holds
-//! back only its own lanes, and a slow subject only itself.
+//! Two paths, one order. Each subscriber sees a subject's events in sequence order, one in
+//! flight at a time, while all subjects and all subscriptions go on concurrently (bounded by
+//! `delivery.concurrency`).
 //!
-//! * **Discovery**: each subscription keeps a scan position in the outbox; new events there
-//!   make sure their subject has a lane. A new subscription starts from the outbox's start.
-//! * **Durability**: the attempt row is committed before the request goes out, and the answer
-//!   is committed with the lane's move before the lane goes on ([`crate::store::DeliveryStore`]).
-//!   A killed process resends the unacknowledged head with the same `webhook-id`. These writes
-//!   go through one group-commit writer ([`writer`]), so many lanes share a transaction.
-//! * **Failures** follow the subscription's retry schedule ([`schedule`]); an exhausted event
-//!   blocks its lane (`block`) or is dead-lettered and skipped (`skip`); an endpoint that
-//!   fails without a success for `delivery.disable_after_seconds`, or answers 410, is
-//!   disabled. `coursewire subscriptions retry NAME` undoes all three.
-//! * **Several processes** (PostgreSQL) share lanes through a lease on the lane row, taken for
-//!   many lanes at once by each look and renewed while a lane runs; a killed process's lanes
-//!   wait up to `2 × timeout + 5 s` before another (or the restarted) process takes them.
+//! * **Fast path** ([`pump`]): one pump per subscription walks the outbox with a cursor and
+//!   sends events as it reads them; the cursor moves in one write per batch. A new
+//!   subscription starts from the outbox's start.
+//! * **Slow path**: a subject whose event failed is handed to a **lane**, one (subscription,
+//!   subject), whose next event is the lowest-position change event of the subject above the
+//!   lane's acknowledged sequence. Lanes retry on the subscription's schedule ([`schedule`]):
+//!   a subscriber that is down holds back only its own lanes, and a failing subject only
+//!   itself. A lane that has caught up is deleted and its subject returns to the pump.
+//! * **Durability**: the cursor never passes an event in flight, and a lane's attempt row is
+//!   committed before its request goes out and its answer with the lane's move
+//!   ([`crate::store::DeliveryStore`]). A killed process sends the unacknowledged events
+//!   again with the same `webhook-id`. Writes go through one group-commit writer
+//!   ([`writer`]), so many pumps and lanes share a transaction.
+//! * **Failures**: an exhausted event blocks its lane (`block`) or is dead-lettered and
+//!   skipped (`skip`); an endpoint that fails without a success for
+//!   `delivery.disable_after_seconds`, or answers 410, is disabled. `coursewire
+//!   subscriptions retry NAME` undoes all three.
+//! * **Several processes** (PostgreSQL) share the work through leases: on a subscription's
+//!   cursor (one pump per subscription at a time, anywhere) and on lane rows, taken for many
+//!   lanes at once by each look. A killed process's leases expire after `2 × timeout + 5 s`.
 //! * **Pacing**: a look runs again within milliseconds while there is work, at once when this
-//!   process's processor appended change events ([`crate::wake`]), else every `idle_poll_ms`.
+//!   process's processor appended change events ([`crate::wake`]), else every `idle_poll_ms`;
+//!   each look wakes the pumps waiting for events.
 
 pub mod admin;
 pub mod filter;
@@ -51,6 +57,9 @@ use send::Answer;
 /// Lanes asked for per look; more are found on the next look.
 const DUE_PAGE: i64 = 1024;
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
+/// How long a subscription whose cursor another process holds is left alone before this
+/// process tries to take it again (it is free once that process's pump has gone idle).
+const PUMP_ELSEWHERE_RETRY: Duration = Duration::from_secs(1);
 /// Pause between looks while there is more work than free permits (or lanes just started):
 /// short, so that permits freed by finished lanes are used again soon.
 const BUSY_PAUSE: Duration = Duration::from_millis(5);
@@ -97,6 +106,8 @@ pub struct Delivery {
     failing: Mutex<HashSet<i64>>,
     /// Subscriptions whose pump runs in this process.
     pumps: Mutex<HashSet<i64>>,
+    /// Subscriptions whose cursor another process held when last tried, and when to try again.
+    elsewhere: Mutex<HashMap<i64, std::time::Instant>>,
     /// Bumped whenever the deliverer wakes (new change events, or its poll): pumps waiting
     /// for events look again.
     news: tokio::sync::watch::Sender<u64>,
@@ -167,6 +178,7 @@ impl Delivery {
             outbox: tokio::sync::Mutex::new(None),
             failing: Mutex::new(HashSet::new()),
             pumps: Mutex::new(HashSet::new()),
+            elsewhere: Mutex::new(HashMap::new()),
             news: tokio::sync::watch::Sender::new(0),
         })
     }
@@ -236,6 +248,15 @@ impl Delivery {
             let Some(subscription) = subscriptions.get(&id) else {
                 continue;
             };
+            let later = self
+                .elsewhere
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&id)
+                .is_some_and(|at| *at > std::time::Instant::now());
+            if later {
+                continue;
+            }
             if !self
                 .pumps
                 .lock()
@@ -250,12 +271,21 @@ impl Delivery {
             let news = self.news.subscribe();
             tasks.spawn(async move {
                 let _running = PumpRunning(this.clone(), id);
-                if let Err(err) = this
+                match this
                     .clone()
                     .run_pump(subscription, permits, news, stop)
                     .await
                 {
-                    tracing::warn!(error = %err, "delivery pump stopped on a store error");
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let again = std::time::Instant::now() + PUMP_ELSEWHERE_RETRY;
+                        let mut elsewhere =
+                            this.elsewhere.lock().unwrap_or_else(|p| p.into_inner());
+                        elsewhere.insert(id, again);
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "delivery pump stopped on a store error")
+                    }
                 }
             });
         }

@@ -115,14 +115,14 @@ struct Pump {
 
 impl Delivery {
     /// Runs the pump of one subscription while it has work (and [`LINGER`] longer), if this
-    /// process can take its cursor.
+    /// process can take its cursor; false if another process holds it.
     pub(super) async fn run_pump(
         self: Arc<Self>,
         subscription: Subscription,
         permits: Arc<Semaphore>,
         news: watch::Receiver<u64>,
         stop: CancellationToken,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let now = self.clock.now_ms();
         let until = now + self.lease().as_millis() as i64;
         let Some(position) = self
@@ -130,7 +130,7 @@ impl Delivery {
             .take_cursor(subscription.id, &self.owner, now, until)
             .await?
         else {
-            return Ok(()); // another process pumps this subscription
+            return Ok(false);
         };
         let id = subscription.id;
         let mut pump = Pump {
@@ -152,7 +152,7 @@ impl Delivery {
         if let Err(err) = self.store.release_cursor(id, &self.owner).await {
             tracing::debug!(error = %err, "delivery: cursor not released; its lease will expire");
         }
-        result
+        result.map(|()| true)
     }
 }
 
@@ -170,6 +170,9 @@ impl Pump {
         let idle_poll = self.delivery.settings.idle_poll;
         loop {
             let stopping = stop.is_cancelled() || !self.refresh_subscription() || self.disabled;
+            if stopping {
+                self.hand_off_queued();
+            }
             let gap_left =
                 last_read.map_or(Duration::ZERO, |t| MIN_READ_GAP.saturating_sub(t.elapsed()));
             // A read only when a whole page fits: reading a few rows per freed slot would
@@ -297,6 +300,29 @@ impl Pump {
             self.window.insert(position, Slot::Queued(event));
         }
         Ok(full)
+    }
+
+    /// Hands every event still waiting to its subject's lane. A stopping pump (paused,
+    /// disabled, shutting down) does this so that its cursor can move past the events it
+    /// did deliver: the next pump would otherwise send those again. Lanes wait while the
+    /// subscription is paused or disabled, and keep each subject's order.
+    fn hand_off_queued(&mut self) {
+        self.ready.clear();
+        for (subject, state) in &mut self.subjects {
+            for position in state.queue.drain(..) {
+                if let Some(slot) = self.window.get_mut(&position)
+                    && let Slot::Queued(queued) = slot
+                {
+                    let sequence = queued.row.sequence;
+                    *slot = Slot::Handed {
+                        subject: subject.clone(),
+                        sequence,
+                        failure: None,
+                    };
+                    state.handed += 1;
+                }
+            }
+        }
     }
 
     /// Starts the ready subjects a permit is free for.
