@@ -124,6 +124,10 @@ pub enum SubscriptionsAction {
         /// (dead-letter it and go on).
         #[arg(long, default_value = "block")]
         on_exhausted: String,
+        /// Where delivery starts: `beginning` (every change event kept in the outbox) or
+        /// `now` (only events that come after the subscription is added).
+        #[arg(long, default_value = "beginning")]
+        start: String,
     },
     /// List subscriptions as JSON (secrets are not shown).
     List,

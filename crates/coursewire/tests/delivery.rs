@@ -317,6 +317,7 @@ both_backends!(
     subscriptions_api_manages_and_protects,
     a_failing_subject_holds_up_no_other_subject,
     subjects_leave_the_fast_path_on_failure_and_come_back_in_order,
+    a_subscription_added_with_start_now_gets_only_later_events,
     type_globs_filter_what_a_subscriber_gets,
     replay_redelivers_a_window_with_the_same_ids,
 );
@@ -486,6 +487,57 @@ async fn subjects_leave_the_fast_path_on_failure_and_come_back_in_order(db: Test
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(!store.attempts(flaky.id).await.unwrap().is_empty());
+    app.stop().await.unwrap();
+}
+
+/// `start: now` skips what the outbox already holds; the default starts from its beginning.
+async fn a_subscription_added_with_start_now_gets_only_later_events(db: TestDb) {
+    let (early, late) = (
+        Receiver::start(200, Duration::ZERO).await,
+        Receiver::start(200, Duration::ZERO).await,
+    );
+    let app = spawn_app(db, |_| {}).await;
+    post_users(&app, &[1, 2], 2).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let store = app.db.store().await;
+    while store.change_events_after(0, 100).await.unwrap().len() < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "events not processed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    subscribe(&app, json!({"name": "early", "url": early.url})).await;
+    subscribe(
+        &app,
+        json!({"name": "late", "url": late.url, "start": "now"}),
+    )
+    .await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/subscriptions", app.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "odd", "url": late.url, "start": "tomorrow"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 422, "a bad start is refused");
+    for id in [1, 2] {
+        let (status, _) = app
+            .post_canvas(user_event(id, 3).to_string(), "application/json")
+            .await;
+        assert_eq!(status, 200);
+    }
+    early.wait_accepted(6, Duration::from_secs(20)).await;
+    late.wait_accepted(2, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let by_subject = accepted_by_subject(&late.accepted());
+    assert_eq!(by_subject["user/1"], vec![3]);
+    assert_eq!(by_subject["user/2"], vec![3]);
+    assert_eq!(
+        accepted_by_subject(&early.accepted())["user/1"],
+        vec![1, 2, 3]
+    );
     app.stop().await.unwrap();
 }
 

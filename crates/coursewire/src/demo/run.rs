@@ -204,6 +204,7 @@ impl Stage {
                 types: Vec::new(),
                 retry_schedule_ms: Some(RETRY_SCHEDULE_MS.to_vec()),
                 on_exhausted: Some("block".into()),
+                start: None,
             };
             admin::add(
                 store.as_ref(),

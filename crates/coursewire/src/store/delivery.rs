@@ -69,6 +69,8 @@ pub struct NewSubscription {
     pub types: Vec<String>,
     pub retry_schedule_ms: Vec<u64>,
     pub on_exhausted: OnExhausted,
+    /// Start the cursor at the outbox's newest event instead of its start.
+    pub from_now: bool,
     pub created_at_ms: i64,
 }
 

@@ -21,7 +21,8 @@ impl DeliveryStore for SqliteStore {
     ) -> StoreResult<Option<Subscription>> {
         let row = sqlx::query(
             "INSERT INTO subscriptions (name, url, secret, types, retry_schedule_ms, on_exhausted, \
-             created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING *",
+             created_at, scan_position) VALUES (?, ?, ?, ?, ?, ?, ?, \
+             CASE WHEN ? THEN (SELECT COALESCE(MAX(position), 0) FROM change_events) ELSE 0 END) ON CONFLICT (name) DO NOTHING RETURNING *",
         )
         .bind(&new.name)
         .bind(&new.url)
@@ -30,6 +31,7 @@ impl DeliveryStore for SqliteStore {
         .bind(json_text(&new.retry_schedule_ms)?)
         .bind(new.on_exhausted.as_str())
         .bind(new.created_at_ms)
+        .bind(new.from_now)
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(subscription_row).transpose()

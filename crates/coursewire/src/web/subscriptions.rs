@@ -3,7 +3,8 @@
 //!
 //! * `GET /api/v1/subscriptions` — every subscription (secrets never shown).
 //! * `POST /api/v1/subscriptions` — `{name, url, secret?, types?, retry_schedule_ms?,
-//!   on_exhausted?}`; answers 201 with the subscription and its secret (shown this once).
+//!   on_exhausted?, start?}` (`start`: `beginning`, the default, or `now`); answers 201 with
+//!   the subscription and its secret (shown this once).
 //! * `GET`/`DELETE /api/v1/subscriptions/{name}`.
 //! * `POST /api/v1/subscriptions/{name}/{pause|resume|retry}`.
 

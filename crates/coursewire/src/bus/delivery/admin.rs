@@ -24,6 +24,10 @@ pub struct AddRequest {
     /// `block` (default) or `skip`.
     #[serde(default)]
     pub on_exhausted: Option<String>,
+    /// `beginning` (default: every change event in the outbox) or `now` (only those that
+    /// come after the subscription is added).
+    #[serde(default)]
+    pub start: Option<String>,
 }
 
 /// A created subscription with its secret (shown this once).
@@ -85,6 +89,15 @@ pub fn prepare(
         .collect();
     let on_exhausted = OnExhausted::parse(request.on_exhausted.as_deref().unwrap_or("block"))
         .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let from_now = match request.start.as_deref().unwrap_or("beginning") {
+        "beginning" => false,
+        "now" => true,
+        other => {
+            return Err(AdminError::Invalid(format!(
+                "start must be beginning or now, not {other:?}"
+            )));
+        }
+    };
     let retry_schedule_ms = request
         .retry_schedule_ms
         .unwrap_or_else(|| default_schedule_ms.to_vec());
@@ -101,6 +114,7 @@ pub fn prepare(
             types,
             retry_schedule_ms,
             on_exhausted,
+            from_now,
             created_at_ms: now_ms,
         },
         secret,
@@ -153,6 +167,7 @@ pub async fn command(
             types,
             retry_schedule,
             on_exhausted,
+            start,
         } => {
             let retry_schedule_ms = retry_schedule
                 .as_deref()
@@ -165,6 +180,7 @@ pub async fn command(
                 types,
                 retry_schedule_ms,
                 on_exhausted: Some(on_exhausted),
+                start: Some(start),
             };
             let now = chrono::Utc::now().timestamp_millis();
             let added = add(
@@ -243,6 +259,10 @@ mod tests {
             },
             AddRequest {
                 on_exhausted: Some("explode".into()),
+                ..request()
+            },
+            AddRequest {
+                start: Some("yesterday".into()),
                 ..request()
             },
         ] {
