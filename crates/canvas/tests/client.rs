@@ -238,7 +238,7 @@ async fn crawl_of_all_enrollments_at_concurrency_16_is_never_throttled() {
     assert_eq!(client.counts().throttled, 0);
     assert_eq!(snap.throttle_signals, 0);
     assert!(
-        (2..=11).contains(&snap.max_in_flight_seen),
+        (2..=12).contains(&snap.max_in_flight_seen),
         "governor held 16 requested down to {} in flight",
         snap.max_in_flight_seen
     );
@@ -270,7 +270,8 @@ async fn slow_requests_at_concurrency_16_stay_under_the_mark() {
     assert_eq!(fetched.len(), ids.len());
     assert_eq!(h.sim.counters().canvas_token(TOKEN).throttled, 0);
     let snap = client.governor().snapshot();
-    assert!(snap.max_in_flight_seen <= 11, "{snap:?}");
+    // 12 running requests hold the 600-unit mark: the most Canvas admits.
+    assert!(snap.max_in_flight_seen <= 12, "{snap:?}");
     assert_eq!(client.counts().retries, 0, "nothing had to be retried");
     h.stop();
 }
