@@ -29,6 +29,7 @@ struct Received {
     body: String,
     /// What the receiver answered.
     status: u16,
+    at: std::time::Instant,
 }
 
 impl Received {
@@ -94,6 +95,7 @@ impl Receiver {
                         signature: header("webhook-signature"),
                         body: String::from_utf8_lossy(&body).into_owned(),
                         status,
+                        at: std::time::Instant::now(),
                     };
                     if n == 0 && !hold_first.is_zero() {
                         // Recorded as arrived (not answered) before holding it.
@@ -318,6 +320,7 @@ both_backends!(
     a_failing_subject_holds_up_no_other_subject,
     subjects_leave_the_fast_path_on_failure_and_come_back_in_order,
     a_subscription_added_with_start_now_gets_only_later_events,
+    retry_after_holds_every_subject_of_the_subscription,
     type_globs_filter_what_a_subscriber_gets,
     replay_redelivers_a_window_with_the_same_ids,
 );
@@ -538,6 +541,44 @@ async fn a_subscription_added_with_start_now_gets_only_later_events(db: TestDb) 
         accepted_by_subject(&early.accepted())["user/1"],
         vec![1, 2, 3]
     );
+    app.stop().await.unwrap();
+}
+
+/// A subscriber answering 429 with `Retry-After: 1` is left alone for that second: not only
+/// the subject that got the answer, every subject of the subscription.
+async fn retry_after_holds_every_subject_of_the_subscription(db: TestDb) {
+    let receiver = Receiver::start(429, Duration::ZERO).await;
+    *receiver.retry_after.lock().unwrap() = Some("1".into());
+    let app = spawn_app(db, |_| {}).await;
+    subscribe(
+        &app,
+        json!({"name": "busy", "url": receiver.url, "retry_schedule_ms": vec![50; 100]}),
+    )
+    .await;
+    post_users(&app, &[1], 1).await;
+    let store = app.db.store().await;
+    let sub = store.subscription("busy").await.unwrap().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    // The failed attempt is recorded after its answer was read (and the hold set).
+    while store.attempts(sub.id).await.unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no attempt");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    *receiver.retry_after.lock().unwrap() = None;
+    receiver.set_status(200);
+    post_users(&app, &[2, 3, 4], 1).await;
+    receiver.wait_accepted(4, Duration::from_secs(30)).await;
+    let all = receiver.all();
+    let refused = &all[0];
+    assert_eq!(refused.status, 429);
+    for r in &all[1..] {
+        let after = r.at.duration_since(refused.at);
+        assert!(
+            after >= Duration::from_millis(950),
+            "{} came {after:?} after the 429",
+            r.event()["subject"]
+        );
+    }
     app.stop().await.unwrap();
 }
 

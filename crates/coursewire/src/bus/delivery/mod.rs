@@ -108,6 +108,9 @@ pub struct Delivery {
     pumps: Mutex<HashSet<i64>>,
     /// Subscriptions whose cursor another process held when last tried, and when to try again.
     elsewhere: Mutex<HashMap<i64, std::time::Instant>>,
+    /// Subscriptions that answered with `Retry-After` (429, 503): nothing new is sent to them
+    /// before this time, by the pump or by a lane.
+    held: Mutex<HashMap<i64, std::time::Instant>>,
     /// Bumped whenever the deliverer wakes (new change events, or its poll): pumps waiting
     /// for events look again.
     news: tokio::sync::watch::Sender<u64>,
@@ -179,6 +182,7 @@ impl Delivery {
             failing: Mutex::new(HashSet::new()),
             pumps: Mutex::new(HashSet::new()),
             elsewhere: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
             news: tokio::sync::watch::Sender::new(0),
         })
     }
@@ -304,6 +308,7 @@ impl Delivery {
             due.into_iter()
                 .filter(|lane| {
                     subscriptions.contains_key(&lane.subscription_id)
+                        && self.held_for(lane.subscription_id).is_none()
                         && !set.contains(&(lane.subscription_id, lane.subject.clone()))
                 })
                 .collect()
@@ -496,6 +501,13 @@ impl Delivery {
         let answer = self
             .send(subscription, &event.row.id, &event.row.event)
             .await;
+        if let Answer::Failed {
+            retry_after: Some(wait),
+            ..
+        } = &answer
+        {
+            self.hold(subscription.id, *wait);
+        }
         let now = self.clock.now_ms();
         let (move_, outcome) = self.next_move(
             subscription,
@@ -566,6 +578,27 @@ impl Delivery {
                 },
             },
         }
+    }
+
+    /// A subscriber asked (`Retry-After`) not to be called for `wait`: the pump and the lanes
+    /// send it nothing new until then. Requests already in flight finish.
+    fn hold(&self, subscription_id: i64, wait: Duration) {
+        let until = std::time::Instant::now() + wait.min(schedule::MAX_RETRY_AFTER);
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = held.entry(subscription_id).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    /// How long the subscription is still held, if it is.
+    fn held_for(&self, subscription_id: i64) -> Option<Duration> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let until = *held.get(&subscription_id)?;
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            held.remove(&subscription_id);
+            return None;
+        }
+        Some(left)
     }
 
     /// Whether this process saw the subscription fail since its last success here (the

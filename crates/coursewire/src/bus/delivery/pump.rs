@@ -203,12 +203,16 @@ impl Pump {
             } else {
                 idle_since = Instant::now();
             }
-            let waiting_for_permit = !stopping && !self.ready.is_empty();
-            let nap = if more && room {
+            let held = self.delivery.held_for(self.subscription.id);
+            let waiting_for_permit = !stopping && !self.ready.is_empty() && held.is_none();
+            let mut nap = if more && room {
                 gap_left.max(Duration::from_millis(1))
             } else {
                 idle_poll
             };
+            if let Some(held) = held {
+                nap = nap.min(held.max(Duration::from_millis(1)));
+            }
             tokio::select! {
                 Some(sent) = sends.join_next(), if !sends.is_empty() => match sent {
                     Ok(sent) => self.sent(sent),
@@ -327,6 +331,9 @@ impl Pump {
 
     /// Starts the ready subjects a permit is free for.
     fn start_ready(&mut self, sends: &mut JoinSet<Sent>) {
+        if self.delivery.held_for(self.subscription.id).is_some() {
+            return;
+        }
         while !self.ready.is_empty() {
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                 return;
@@ -404,6 +411,14 @@ impl Pump {
                 self.subjects.remove(&event.subject);
             }
             return;
+        }
+        if let Answer::Failed {
+            retry_after: Some(wait),
+            ..
+        } = &sent.answer
+        {
+            // Honoured for the whole subscription: its other subjects wait too.
+            delivery.hold(subscription.id, *wait);
         }
         // The subject leaves the fast path: this event and those queued behind it go to
         // its lane, which retries on the subscription's schedule.
