@@ -1045,6 +1045,71 @@ mod crash {
         );
     }
 
+    /// Two `serve` processes on one PostgreSQL, events posted to both, a subscriber that fails
+    /// every fourth request: one process pumps the subscription at a time (its cursor's
+    /// lease), lanes go to whichever claims them, and the subscriber still sees every subject
+    /// in order, each event once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_serve_processes_deliver_each_event_once_in_order() {
+        let Some(db) = TestDb::new(Backend::Postgres).await else {
+            return;
+        };
+        let receiver = Receiver::start(200, Duration::ZERO).await;
+        receiver.fail_every.store(4, Ordering::SeqCst);
+        let add = std::process::Command::new(env!("CARGO_BIN_EXE_coursewire"))
+            .args([
+                "subscriptions",
+                "add",
+                "--name",
+                "two",
+                "--url",
+                &receiver.url,
+            ])
+            .args([
+                "--retry-schedule",
+                "50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms",
+            ])
+            .env("COURSEWIRE_DATABASE_URL", &db.url)
+            .output()
+            .unwrap();
+        assert!(
+            add.status.success(),
+            "{}",
+            String::from_utf8_lossy(&add.stderr)
+        );
+        let ports = [ServeProcess::free_port(), ServeProcess::free_port()];
+        let _a = start(&db.url, ports[0]).await;
+        let _b = start(&db.url, ports[1]).await;
+        let client = coursewire::app::http_client().unwrap();
+        let users = [21, 22, 23, 24, 25, 26, 27, 28];
+        for second in 1..=5 {
+            for (n, id) in users.iter().enumerate() {
+                let port = ports[n % 2];
+                let response = client
+                    .post(format!("http://127.0.0.1:{port}/hooks/canvas"))
+                    .header("content-type", "application/json")
+                    .body(user_event(*id, second).to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status().as_u16(), 200);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        receiver
+            .wait_accepted(users.len() * 5, Duration::from_secs(60))
+            .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let by_subject = accepted_by_subject(&receiver.accepted());
+        for id in users {
+            assert_eq!(
+                by_subject[&format!("user/{id}")],
+                vec![1, 2, 3, 4, 5],
+                "user/{id}"
+            );
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite_sigkill_while_delivering_loses_nothing() {
         killed_while_delivering(Backend::Sqlite).await;
