@@ -109,8 +109,10 @@ pub enum SubscriptionsAction {
     Add {
         #[arg(long)]
         name: String,
+        /// Where to push the events; leave out for a pull-only subscription (read with
+        /// `GET /api/v1/subscriptions/NAME/events`).
         #[arg(long)]
-        url: String,
+        url: Option<String>,
         /// whsec_<base64 of 24–64 bytes>; generated when not given.
         #[arg(long)]
         secret: Option<String>,

@@ -321,6 +321,7 @@ both_backends!(
     subjects_leave_the_fast_path_on_failure_and_come_back_in_order,
     a_subscription_added_with_start_now_gets_only_later_events,
     retry_after_holds_every_subject_of_the_subscription,
+    a_pull_only_subscription_reads_its_events_with_a_cursor,
     type_globs_filter_what_a_subscriber_gets,
     replay_redelivers_a_window_with_the_same_ids,
 );
@@ -579,6 +580,101 @@ async fn retry_after_holds_every_subject_of_the_subscription(db: TestDb) {
             r.event()["subject"]
         );
     }
+    app.stop().await.unwrap();
+}
+
+/// `GET /api/v1/subscriptions/{name}/events`: a pull-only subscription (no URL) pages
+/// through the events its types select with `after`/`next_after`, long-polls for the next
+/// one, and each read acknowledges what came before it (its lag goes to none).
+async fn a_pull_only_subscription_reads_its_events_with_a_cursor(db: TestDb) {
+    let app = spawn_app(db, |_| {}).await;
+    let created = subscribe(
+        &app,
+        json!({"name": "puller", "types": ["edu.canvas.user.updated"]}),
+    )
+    .await;
+    assert_eq!(created["url"], "");
+    post_users(&app, &[1, 2], 3).await;
+    let store = app.db.store().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while store.change_events_after(0, 100).await.unwrap().len() < 6 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "events not processed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let shared = &app;
+    let page = |after: i64, limit: i64, wait: u64| async move {
+        let path =
+            format!("/api/v1/subscriptions/puller/events?after={after}&limit={limit}&wait={wait}");
+        get_json(shared, &path).await
+    };
+    let first = page(0, 3, 0).await;
+    let second = page(first["next_after"].as_i64().unwrap(), 3, 0).await;
+    let mut seen: Vec<(String, i64)> = Vec::new();
+    for body in [&first, &second] {
+        for event in body["events"].as_array().unwrap() {
+            assert_eq!(event["type"], "edu.canvas.user.updated", "{event}");
+            seen.push((
+                event["subject"].as_str().unwrap().into(),
+                event["sequence"].as_str().unwrap().parse().unwrap(),
+            ));
+        }
+    }
+    assert_eq!(first["events"].as_array().unwrap().len(), 3);
+    seen.sort();
+    let want: Vec<(String, i64)> = ["user/1", "user/2"]
+        .iter()
+        .flat_map(|s| [2, 3].map(|q| (s.to_string(), q)))
+        .collect();
+    assert_eq!(seen, want, "every update once, nothing else");
+    let end = second["next_after"].as_i64().unwrap();
+    let empty = page(end, 3, 0).await;
+    assert_eq!(empty["events"], json!([]));
+    assert_eq!(empty["next_after"], end);
+
+    // A long poll returns as soon as a selected event arrives.
+    let started = std::time::Instant::now();
+    let (polled, ()) = tokio::join!(page(end, 10, 10), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (status, _) = app
+            .post_canvas(user_event(1, 4).to_string(), "application/json")
+            .await;
+        assert_eq!(status, 200);
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(polled["events"][0]["subject"], "user/1", "{polled}");
+    let sequence = polled["events"][0]["sequence"].as_str().unwrap();
+    assert_eq!(sequence.parse::<i64>().unwrap(), 4, "{polled}");
+
+    // Reading past it acknowledges it: nothing is behind.
+    let lag = |backlog: Vec<(String, Option<i64>)>| {
+        backlog.into_iter().find(|(n, _)| n == "puller").unwrap().1
+    };
+    assert!(lag(store.delivery_backlog().await.unwrap()).is_some());
+    page(polled["next_after"].as_i64().unwrap(), 10, 0).await;
+    assert_eq!(lag(store.delivery_backlog().await.unwrap()), None);
+
+    let missing = app
+        .client
+        .get(format!("{}/api/v1/subscriptions/nobody/events", app.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    let anonymous = app
+        .client
+        .get(format!("{}/api/v1/subscriptions/puller/events", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
     app.stop().await.unwrap();
 }
 

@@ -60,6 +60,13 @@ pub struct Subscription {
     pub created_at_ms: i64,
 }
 
+impl Subscription {
+    /// A subscription without a URL is read through the pull API only.
+    pub fn pushes(&self) -> bool {
+        !self.url.is_empty()
+    }
+}
+
 /// A subscription to create.
 #[derive(Debug, Clone)]
 pub struct NewSubscription {
@@ -280,6 +287,11 @@ pub trait DeliveryStore: Send + Sync {
         now_ms: i64,
         until_ms: i64,
     ) -> StoreResult<Option<i64>>;
+
+    /// A pull-only subscription's reader has everything up to `position` (it asked for the
+    /// events after it): its cursor, and so its lag, moves there. A push subscription's
+    /// cursor belongs to its pump and is left alone.
+    async fn acknowledge_pull(&self, subscription_id: i64, position: i64) -> StoreResult<()>;
 
     /// Gives a subscription's cursor up (its pump has stopped).
     async fn release_cursor(&self, subscription_id: i64, owner: &str) -> StoreResult<()>;

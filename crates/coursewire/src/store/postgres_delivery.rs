@@ -125,7 +125,7 @@ impl DeliveryStore for PostgresStore {
     async fn subscriptions_behind(&self) -> StoreResult<Vec<i64>> {
         let rows: Vec<(i64,)> = sqlx::query_as(
             "SELECT id FROM subscriptions WHERE NOT paused AND disabled_at IS NULL \
-             AND scan_position < (SELECT COALESCE(MAX(position), 0) FROM change_events)",
+             AND url <> '' AND scan_position < (SELECT COALESCE(MAX(position), 0) FROM change_events)",
         )
         .fetch_all(self.pool())
         .await?;
@@ -152,6 +152,18 @@ impl DeliveryStore for PostgresStore {
         .fetch_optional(self.pool())
         .await?;
         Ok(row.map(|(p,)| p))
+    }
+
+    async fn acknowledge_pull(&self, subscription_id: i64, position: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE subscriptions SET scan_position = GREATEST(scan_position, $1) \
+             WHERE id = $2 AND url = ''",
+        )
+        .bind(position)
+        .bind(subscription_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     async fn release_cursor(&self, subscription_id: i64, owner: &str) -> StoreResult<()> {

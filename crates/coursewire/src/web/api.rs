@@ -18,16 +18,16 @@ use serde_json::json;
 use super::AppState;
 
 /// How often a long poll looks again: cheap (one indexed query) and works across processes.
-const LONG_POLL_STEP: Duration = Duration::from_millis(100);
-const MAX_LIMIT: i64 = 1000;
+pub(super) const LONG_POLL_STEP: Duration = Duration::from_millis(100);
+pub(super) const MAX_LIMIT: i64 = 1000;
 
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
     #[serde(default)]
-    after: i64,
-    limit: Option<i64>,
+    pub(super) after: i64,
+    pub(super) limit: Option<i64>,
     #[serde(default)]
-    wait: u64,
+    pub(super) wait: u64,
 }
 
 pub(super) fn unauthorized(detail: &str) -> Response {

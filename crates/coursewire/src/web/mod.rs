@@ -54,6 +54,10 @@ pub fn router(state: AppState) -> Router {
             get(subscriptions::show).delete(subscriptions::remove),
         )
         .route(
+            "/api/v1/subscriptions/{name}/events",
+            get(subscriptions::events),
+        )
+        .route(
             "/api/v1/subscriptions/{name}/{action}",
             post(subscriptions::act),
         )

@@ -7,16 +7,22 @@
 //!   the subscription and its secret (shown this once).
 //! * `GET`/`DELETE /api/v1/subscriptions/{name}`.
 //! * `POST /api/v1/subscriptions/{name}/{pause|resume|retry}`.
+//! * `GET /api/v1/subscriptions/{name}/events?after=CURSOR&limit=N&wait=SECONDS` — the pull
+//!   API: the change events after the cursor that the subscription's types select, waiting
+//!   up to `wait` seconds (at most `api.max_wait_seconds`) while there are none; answers
+//!   `{events, next_after}`. For a pull-only subscription (no `url`) asking for what comes
+//!   after a cursor acknowledges everything up to it, which is what its lag metric counts.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use super::api::{authorize, unauthorized};
+use super::api::{EventsQuery, LONG_POLL_STEP, MAX_LIMIT, authorize, unauthorized};
 use crate::bus::delivery::admin::{self, AddRequest, AdminError};
+use crate::bus::delivery::filter;
 
 fn error(status: StatusCode, detail: impl ToString) -> Response {
     (status, Json(json!({ "error": detail.to_string() }))).into_response()
@@ -130,5 +136,60 @@ pub async fn act(
         Ok(Some(body)) => Json(body).into_response(),
         Ok(None) => admin_error(AdminError::NotFound(name)),
         Err(err) => admin_error(err.into()),
+    }
+}
+
+/// Change events scanned per look at most, however few the types select.
+const PULL_SCAN: i64 = 1000;
+
+pub async fn events(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Response {
+    if let Err(why) = authorize(&state, &headers) {
+        return unauthorized(why);
+    }
+    let subscription = match state.store.subscription(&name).await {
+        Ok(Some(subscription)) => subscription,
+        Ok(None) => return admin_error(AdminError::NotFound(name)),
+        Err(err) => return admin_error(err.into()),
+    };
+    if query.after < 0 {
+        return error(StatusCode::BAD_REQUEST, "after must not be negative");
+    }
+    if !subscription.pushes()
+        && let Err(err) = state
+            .store
+            .acknowledge_pull(subscription.id, query.after)
+            .await
+    {
+        return admin_error(err.into());
+    }
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIMIT) as usize;
+    let wait = std::time::Duration::from_secs(query.wait.min(state.api_max_wait.as_secs()));
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut cursor = query.after;
+    loop {
+        let rows = match state.store.change_events_after(cursor, PULL_SCAN).await {
+            Ok(rows) => rows,
+            Err(err) => return admin_error(err.into()),
+        };
+        let mut events = Vec::new();
+        for row in rows {
+            if events.len() == limit {
+                break;
+            }
+            // Past events the types do not select too: the reader never scans them again.
+            cursor = row.position;
+            if filter::wants(&subscription.types, &row.r#type) {
+                events.push(row.event);
+            }
+        }
+        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Json(json!({ "events": events, "next_after": cursor })).into_response();
+        }
+        tokio::time::sleep(LONG_POLL_STEP).await;
     }
 }

@@ -13,6 +13,9 @@ use crate::store::{NewSubscription, OnExhausted, Store, StoreError, Subscription
 #[serde(deny_unknown_fields)]
 pub struct AddRequest {
     pub name: String,
+    /// Where to push; empty (or absent) for a pull-only subscription, read through
+    /// `GET /api/v1/subscriptions/{name}/events`.
+    #[serde(default)]
     pub url: String,
     #[serde(default)]
     pub secret: Option<String>,
@@ -69,11 +72,16 @@ pub fn prepare(
             "name must be 1–100 characters of letters, digits, '-', '_' or '.'".into(),
         ));
     }
-    let url = reqwest::Url::parse(&request.url)
-        .map_err(|e| AdminError::Invalid(format!("url is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(AdminError::Invalid("url must be http(s)".into()));
-    }
+    let url = if request.url.trim().is_empty() {
+        String::new() // pull only
+    } else {
+        let url = reqwest::Url::parse(&request.url)
+            .map_err(|e| AdminError::Invalid(format!("url is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(AdminError::Invalid("url must be http(s)".into()));
+        }
+        url.to_string()
+    };
     let secret = match request.secret {
         Some(secret) => {
             secret_key(&secret).map_err(|e| AdminError::Invalid(e.to_string()))?;
@@ -109,7 +117,7 @@ pub fn prepare(
     Ok((
         NewSubscription {
             name: request.name,
-            url: url.to_string(),
+            url,
             secret: secret.clone(),
             types,
             retry_schedule_ms,
@@ -175,7 +183,7 @@ pub async fn command(
                 .transpose()?;
             let request = AddRequest {
                 name,
-                url,
+                url: url.unwrap_or_default(),
                 secret,
                 types,
                 retry_schedule_ms,
@@ -240,6 +248,20 @@ mod tests {
         assert_eq!(new.retry_schedule_ms, vec![5, 6]);
         assert_eq!(new.on_exhausted, OnExhausted::Block);
         assert!(new.types.is_empty());
+    }
+
+    #[test]
+    fn no_url_makes_a_pull_only_subscription() {
+        let (new, _) = prepare(
+            AddRequest {
+                url: String::new(),
+                ..request()
+            },
+            &[],
+            0,
+        )
+        .unwrap();
+        assert_eq!(new.url, "");
     }
 
     #[test]

@@ -241,7 +241,7 @@ impl Delivery {
             .subscriptions()
             .await?
             .into_iter()
-            .filter(|s| !s.paused && s.disabled_at_ms.is_none())
+            .filter(|s| !s.paused && s.disabled_at_ms.is_none() && s.pushes())
             .map(|s| (s.id, s))
             .collect();
         *self.active.write().unwrap_or_else(|p| p.into_inner()) = subscriptions.clone();
