@@ -7,8 +7,9 @@
 //! * **rest**: the same catalog by REST alone at `per_page=100` (courses, then per course
 //!   sections, enrollments, assignments, modules with `include[]=items`);
 //! * **naive**: a typical downstream system's nightly crawl at Canvas's default page size of
-//!   10 (courses → sections → enrollments → assignments). One such crawl is measured and
-//!   multiplied by `--downstream-systems` (30): they would each do their own.
+//!   10 (courses → sections → enrollments → assignments), the same yardstick `coursewire
+//!   demo` uses (`coursewire::demo::naive`). One such crawl is measured and multiplied by
+//!   `--downstream-systems` (30): they would each do their own.
 //!
 //! Throttling is off and requests take no simulated time: this scenario counts work, it does
 //! not time it (`quota` does that).
@@ -97,13 +98,11 @@ struct ModuleWithItems {
     items: Vec<Value>,
 }
 
-async fn rest_course(c: CanvasClient, course: u64, naive: bool) -> anyhow::Result<Catalog> {
+async fn rest_course(c: CanvasClient, course: u64) -> anyhow::Result<Catalog> {
     let p = Priority::Bulk;
     let sections = c.sections(course, p).try_collect::<Vec<_>>().await?.len();
-    // The naive crawl takes Canvas's default enrollment states; a full sync reads them all.
-    let states: &[&str] = if naive { &[] } else { &ALL_STATES };
     let enrollments = c
-        .enrollments(course, states, p)
+        .enrollments(course, &ALL_STATES, p)
         .try_collect::<Vec<Enrollment>>()
         .await?
         .len();
@@ -112,17 +111,13 @@ async fn rest_course(c: CanvasClient, course: u64, naive: bool) -> anyhow::Resul
         .try_collect::<Vec<_>>()
         .await?
         .len();
-    let (modules, module_items) = if naive {
-        (0, 0)
-    } else {
-        let modules: Vec<ModuleWithItems> = c
-            .collect(
-                Call::get(format!("/api/v1/courses/{course}/modules"), p)
-                    .query("include[]", "items"),
-            )
-            .await?;
-        (modules.len(), modules.iter().map(|m| m.items.len()).sum())
-    };
+    let modules: Vec<ModuleWithItems> = c
+        .collect(
+            Call::get(format!("/api/v1/courses/{course}/modules"), p).query("include[]", "items"),
+        )
+        .await?;
+    let module_items = modules.iter().map(|m| m.items.len()).sum();
+    let modules = modules.len();
     Ok(Catalog {
         courses: 1,
         sections,
@@ -133,18 +128,13 @@ async fn rest_course(c: CanvasClient, course: u64, naive: bool) -> anyhow::Resul
     })
 }
 
-async fn by_rest(
-    c: &CanvasClient,
-    root: u64,
-    concurrency: usize,
-    naive: bool,
-) -> anyhow::Result<Catalog> {
+async fn by_rest(c: &CanvasClient, root: u64, concurrency: usize) -> anyhow::Result<Catalog> {
     let courses: Vec<Course> = c
         .account_courses(root, Priority::Bulk)
         .try_collect()
         .await?;
     let parts: Vec<Catalog> = futures::stream::iter(courses.into_iter().map(|x| x.id))
-        .map(|id| rest_course(c.clone(), id, naive))
+        .map(|id| rest_course(c.clone(), id))
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
@@ -182,9 +172,14 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
     eprintln!("graphql sync…");
     let graphql = by_graphql(&client(&base, GRAPHQL, 100)?, root, args.concurrency).await?;
     eprintln!("rest sync (per_page=100)…");
-    let rest = by_rest(&client(&base, REST, 100)?, root, args.concurrency, false).await?;
+    let rest = by_rest(&client(&base, REST, 100)?, root, args.concurrency).await?;
     eprintln!("one naive crawl (default page size 10)…");
-    let naive = by_rest(&client(&base, NAIVE, 10)?, root, args.concurrency, true).await?;
+    let naive = coursewire::demo::naive::crawl(
+        &coursewire::demo::naive::client(&base, NAIVE, args.concurrency)?,
+        root,
+        args.concurrency,
+    )
+    .await?;
 
     let counters = sim.counters();
     let (g, r, n) = (
