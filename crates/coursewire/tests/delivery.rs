@@ -51,6 +51,8 @@ struct Receiver {
     fail_every: Arc<AtomicUsize>,
     /// When not empty: request n is answered 503 if `pattern[n % len]`.
     fail_pattern: Arc<Mutex<Vec<bool>>>,
+    /// Every request is held this long before it is answered.
+    hold: Arc<Mutex<Duration>>,
     got: Arc<Mutex<Vec<Received>>>,
     arrivals: Arc<AtomicUsize>,
 }
@@ -64,6 +66,7 @@ impl Receiver {
             fail_subject: Arc::new(Mutex::new(None)),
             fail_every: Arc::new(AtomicUsize::new(0)),
             fail_pattern: Arc::new(Mutex::new(Vec::new())),
+            hold: Arc::new(Mutex::new(Duration::ZERO)),
             got: Arc::new(Mutex::new(Vec::new())),
             arrivals: Arc::new(AtomicUsize::new(0)),
         };
@@ -115,6 +118,10 @@ impl Receiver {
                         return (StatusCode::OK, HeaderMap::new());
                     }
                     r.got.lock().unwrap().push(received);
+                    let hold = *r.hold.lock().unwrap();
+                    if !hold.is_zero() {
+                        tokio::time::sleep(hold).await;
+                    }
                     let mut out = HeaderMap::new();
                     if let Some(after) = r.retry_after.lock().unwrap().clone() {
                         out.insert("retry-after", after.parse().unwrap());
@@ -331,6 +338,7 @@ both_backends!(
     a_subscription_added_with_start_now_gets_only_later_events,
     retry_after_holds_every_subject_of_the_subscription,
     a_pull_only_subscription_reads_its_events_with_a_cursor,
+    a_flood_to_a_slow_subscriber_does_not_starve_retries,
     type_globs_filter_what_a_subscriber_gets,
     replay_redelivers_a_window_with_the_same_ids,
 );
@@ -684,6 +692,60 @@ async fn a_pull_only_subscription_reads_its_events_with_a_cursor(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
+    app.stop().await.unwrap();
+}
+
+/// Eight permits; a subscriber that holds every request for 3 s takes all the pumps' share,
+/// and more events queue behind it. Another subscriber's failed subject is still retried at
+/// once, from the lanes' reserve, instead of waiting for the slow one's requests to end.
+async fn a_flood_to_a_slow_subscriber_does_not_starve_retries(db: TestDb) {
+    let slow = Receiver::start(200, Duration::ZERO).await;
+    *slow.hold.lock().unwrap() = Duration::from_secs(3);
+    let flaky = Receiver::start(200, Duration::ZERO).await;
+    *flaky.fail_subject.lock().unwrap() = Some("user/1".into());
+    let app = spawn_app(db, |c| c.delivery.concurrency = 8).await;
+    // The retry is due after the flood has taken every permit it can.
+    for (name, url) in [("slow", &slow.url), ("flaky", &flaky.url)] {
+        subscribe(
+            &app,
+            json!({"name": name, "url": url, "retry_schedule_ms": vec![600; 100]}),
+        )
+        .await;
+    }
+    post_users(&app, &[1], 1).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while flaky.all().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "flaky never tried");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    *flaky.fail_subject.lock().unwrap() = None;
+    let users: Vec<i64> = (2..=12).collect();
+    post_users(&app, &users, 1).await;
+    let cleared = std::time::Instant::now();
+    let retried = || {
+        flaky
+            .accepted()
+            .into_iter()
+            .find(|r| r.event()["subject"] == "user/1")
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        if let Some(first) = retried() {
+            break first;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "user/1 never retried"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(
+        first.at.duration_since(cleared) < Duration::from_millis(1500),
+        "the retry waited {:?}, behind the slow subscriber",
+        first.at.duration_since(cleared)
+    );
+    slow.wait_accepted(12, Duration::from_secs(60)).await;
+    flaky.wait_accepted(12, Duration::from_secs(60)).await;
     app.stop().await.unwrap();
 }
 

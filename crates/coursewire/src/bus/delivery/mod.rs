@@ -87,6 +87,39 @@ impl From<&DeliveryConfig> for Settings {
     }
 }
 
+/// Request permits (`delivery.concurrency` in all). Pumps take theirs from `pumps`; lanes and
+/// dead-letter re-sends from a reserve of their own first, then from the pumps' share. A
+/// pump with a backlog waits in the semaphore's queue and gets every permit freed, so
+/// without the reserve a retry would wait until the backlog is gone: under a flood (a catalog
+/// load, or more than the machine can deliver) failing subjects would not be retried at all.
+#[derive(Debug, Clone)]
+struct Permits {
+    pumps: Arc<Semaphore>,
+    lanes: Arc<Semaphore>,
+}
+
+impl Permits {
+    fn new(concurrency: usize) -> Self {
+        let reserve = concurrency / 8;
+        Self {
+            pumps: Arc::new(Semaphore::new(concurrency - reserve)),
+            lanes: Arc::new(Semaphore::new(reserve)),
+        }
+    }
+
+    fn available_to_lanes(&self) -> usize {
+        self.lanes.available_permits() + self.pumps.available_permits()
+    }
+
+    fn for_lane(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.lanes
+            .clone()
+            .try_acquire_owned()
+            .or_else(|_| self.pumps.clone().try_acquire_owned())
+            .ok()
+    }
+}
+
 /// The deliverer of one process.
 #[derive(Debug)]
 pub struct Delivery {
@@ -203,7 +236,7 @@ impl Delivery {
 
     /// Delivers until `stop` is cancelled; requests in flight then finish and are recorded.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        let permits = Permits::new(self.settings.concurrency);
         let mut tasks = JoinSet::new();
         let mut outbox = self.outbox.lock().await.take();
         loop {
@@ -232,7 +265,7 @@ impl Delivery {
     /// One look: discover lanes, start the due ones, retry queued dead letters.
     async fn look(
         self: &Arc<Self>,
-        permits: &Arc<Semaphore>,
+        permits: &Permits,
         tasks: &mut JoinSet<()>,
         stop: &CancellationToken,
     ) -> StoreResult<Look> {
@@ -271,7 +304,7 @@ impl Delivery {
             }
             let this = self.clone();
             let (subscription, permits, stop) =
-                (subscription.clone(), permits.clone(), stop.clone());
+                (subscription.clone(), permits.pumps.clone(), stop.clone());
             let news = self.news.subscribe();
             tasks.spawn(async move {
                 let _running = PumpRunning(this.clone(), id);
@@ -301,7 +334,7 @@ impl Delivery {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .len();
-        let page = (permits.available_permits() + in_flight + 1) as i64;
+        let page = (permits.available_to_lanes() + in_flight + 1) as i64;
         let due = self.store.due_lanes(now, page.min(DUE_PAGE)).await?;
         let due: Vec<DeliveryLane> = {
             let set = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
@@ -313,7 +346,7 @@ impl Delivery {
                 })
                 .collect()
         };
-        let free = permits.available_permits();
+        let free = permits.available_to_lanes();
         look.busy = due.len() >= free;
         let mut wanted = due[..due.len().min(free)].to_vec();
         // Lane rows are locked in key order by every multi-lane transaction, so that two of
@@ -329,7 +362,7 @@ impl Delivery {
             let Some(subscription) = subscriptions.get(&lane.subscription_id) else {
                 continue;
             };
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
+            let Some(permit) = permits.for_lane() else {
                 look.busy = true;
                 break;
             };
@@ -376,7 +409,7 @@ impl Delivery {
             if set.contains(&key) {
                 continue;
             }
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
+            let Some(permit) = permits.for_lane() else {
                 break;
             };
             set.insert(key.clone());
