@@ -133,6 +133,9 @@ pub enum SubscriptionsAction {
     },
     /// List subscriptions as JSON (secrets are not shown).
     List,
+    /// One subscription and where its delivery stands: cursor, lag, failing subjects (with
+    /// their last error and next attempt), dead letters.
+    Show { name: String },
     /// Stop delivering to a subscription (events keep accumulating).
     Pause { name: String },
     /// Deliver again to a paused subscription, from where it stopped.

@@ -431,6 +431,19 @@ async fn a_failing_subject_holds_up_no_other_subject(db: TestDb) {
         HashSet::from([1]),
         "only the head of user/1 is tried"
     );
+    // What an operator sees: user/1 is the failing subject, with its error, and the
+    // subscription lags.
+    let status = get_json(&app, "/api/v1/subscriptions/one").await;
+    let failing = status["failing_subjects"].as_array().unwrap();
+    assert_eq!(failing.len(), 1, "{status}");
+    assert_eq!(failing[0]["subject"], "user/1");
+    assert!(failing[0]["attempts"].as_i64().unwrap() >= 1, "{status}");
+    assert!(
+        failing[0]["last_error"].as_str().unwrap().contains("503"),
+        "{status}"
+    );
+    assert!(status["lag_seconds"].as_f64().is_some(), "{status}");
+    assert!(status["cursor"].as_i64().unwrap() > 0, "{status}");
     *receiver.fail_subject.lock().unwrap() = None;
     receiver.wait_accepted(12, Duration::from_secs(30)).await;
     assert_eq!(
@@ -1088,6 +1101,13 @@ async fn subscriptions_cli_adds_lists_pauses_retries_removes() {
     let (_, out, _) = run(&["list"]);
     assert!(out.contains("\"paused\": true"), "{out}");
     assert!(run(&["resume", "lms"]).0);
+    let (ok, out, _) = run(&["show", "lms"]);
+    let shown: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(
+        ok && shown["mode"] == "push" && shown["failing_subjects"] == json!([]),
+        "{out}"
+    );
+    assert!(!run(&["show", "nobody"]).0);
     let (ok, out, _) = run(&["retry", "lms"]);
     assert!(ok && out.contains("\"lanes\":0"), "{out}");
     assert!(run(&["remove", "lms"]).0);

@@ -58,6 +58,9 @@ pub struct Subscription {
     pub disabled_at_ms: Option<i64>,
     pub disabled_reason: Option<String>,
     pub created_at_ms: i64,
+    /// The outbox position every change event up to which was delivered, filtered out,
+    /// dead-lettered or handed to a lane (for push), or read (for pull).
+    pub cursor: i64,
 }
 
 impl Subscription {
@@ -98,6 +101,19 @@ pub struct DeliveryLane {
 pub struct LaneEvent {
     pub row: ChangeEventRow,
     pub received_at_ms: Option<i64>,
+}
+
+/// A failing subject of a subscription, for operators: where its lane stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LaneStatus {
+    pub subject: String,
+    pub acked_sequence: i64,
+    pub latest_sequence: i64,
+    pub attempts: i64,
+    pub next_attempt_at_ms: i64,
+    /// `block` stopped it: `subscriptions retry` starts it again.
+    pub exhausted: bool,
+    pub last_error: Option<String>,
 }
 
 /// A change event past a subscription's cursor (see [`DeliveryStore::events_past_cursor`]).
@@ -407,6 +423,9 @@ pub trait DeliveryStore: Send + Sync {
         }
     }
 
+    /// The lanes (failing subjects) of a subscription, most behind first, at most `limit`.
+    async fn lanes_of(&self, subscription_id: i64, limit: i64) -> StoreResult<Vec<LaneStatus>>;
+
     /// Attempts of a subscription, oldest first.
     async fn attempts(&self, subscription_id: i64) -> StoreResult<Vec<AttemptRow>>;
 
@@ -501,6 +520,7 @@ where
         disabled_at_ms: r.try_get("disabled_at")?,
         disabled_reason: r.try_get("disabled_reason")?,
         created_at_ms: r.try_get("created_at")?,
+        cursor: r.try_get("scan_position")?,
     })
 }
 
@@ -546,4 +566,23 @@ where
 
 pub(super) fn json_text<T: Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+pub(super) fn lane_status_row<'r, R>(r: &'r R) -> StoreResult<LaneStatus>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(LaneStatus {
+        subject: r.try_get("subject")?,
+        acked_sequence: r.try_get("acked_sequence")?,
+        latest_sequence: r.try_get("latest_sequence")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at_ms: r.try_get("next_attempt_at")?,
+        exhausted: r.try_get("exhausted")?,
+        last_error: r.try_get("last_error")?,
+    })
 }

@@ -24,8 +24,8 @@ use serde::Serialize;
 
 pub use delivery::{
     AttemptEnd, AttemptRow, AttemptStart, CursorAdvance, CursorEvent, DeadLetter, DeliveryLane,
-    DeliveryOp, DeliveryOpResult, DeliveryStore, Handoff, LaneEvent, LaneMove, NewSubscription,
-    OnExhausted, RetryCounts, Subscription,
+    DeliveryOp, DeliveryOpResult, DeliveryStore, Handoff, LaneEvent, LaneMove, LaneStatus,
+    NewSubscription, OnExhausted, RetryCounts, Subscription,
 };
 pub use postgres::PostgresStore;
 pub use processing::{

@@ -6,8 +6,9 @@ use sqlx::Row;
 
 use super::delivery::{
     AttemptEnd, AttemptRow, AttemptStart, CursorAdvance, CursorEvent, DeadLetter, DeliveryLane,
-    DeliveryOp, DeliveryOpResult, DeliveryStore, LaneEvent, LaneMove, NewSubscription, RetryCounts,
-    Subscription, attempt_row, dead_letter_row, json_text, subscription_row,
+    DeliveryOp, DeliveryOpResult, DeliveryStore, LaneEvent, LaneMove, LaneStatus, NewSubscription,
+    RetryCounts, Subscription, attempt_row, dead_letter_row, json_text, lane_status_row,
+    subscription_row,
 };
 use super::processing::change_event_row;
 use super::{ChangeEventRow, PostgresStore, StoreResult};
@@ -367,6 +368,18 @@ impl DeliveryStore for PostgresStore {
         }
         tx.commit().await?;
         Ok(results)
+    }
+
+    async fn lanes_of(&self, subscription_id: i64, limit: i64) -> StoreResult<Vec<LaneStatus>> {
+        let rows = sqlx::query(
+            "SELECT * FROM delivery_lanes WHERE subscription_id = $1 \
+             ORDER BY latest_sequence - acked_sequence DESC, subject LIMIT $2",
+        )
+        .bind(subscription_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(lane_status_row).collect()
     }
 
     async fn attempts(&self, subscription_id: i64) -> StoreResult<Vec<AttemptRow>> {

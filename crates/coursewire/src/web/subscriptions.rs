@@ -5,7 +5,8 @@
 //! * `POST /api/v1/subscriptions` — `{name, url, secret?, types?, retry_schedule_ms?,
 //!   on_exhausted?, start?}` (`start`: `beginning`, the default, or `now`); answers 201 with
 //!   the subscription and its secret (shown this once).
-//! * `GET`/`DELETE /api/v1/subscriptions/{name}`.
+//! * `GET /api/v1/subscriptions/{name}` — the subscription and where its delivery stands
+//!   (`cursor`, `lag_seconds`, `failing_subjects`, `dead_letters`); `DELETE` removes it.
 //! * `POST /api/v1/subscriptions/{name}/{pause|resume|retry}`.
 //! * `GET /api/v1/subscriptions/{name}/events?after=CURSOR&limit=N&wait=SECONDS` — the pull
 //!   API: the change events after the cursor that the subscription's types select, waiting
@@ -84,10 +85,10 @@ pub async fn show(
     if let Err(why) = authorize(&state, &headers) {
         return unauthorized(why);
     }
-    match state.store.subscription(&name).await {
-        Ok(Some(subscription)) => Json(subscription).into_response(),
-        Ok(None) => admin_error(AdminError::NotFound(name)),
-        Err(err) => admin_error(err.into()),
+    let now = chrono::Utc::now().timestamp_millis();
+    match admin::status(state.store.as_ref(), &name, now).await {
+        Ok(status) => Json(status).into_response(),
+        Err(err) => admin_error(err),
     }
 }
 

@@ -129,6 +129,49 @@ pub fn prepare(
     ))
 }
 
+/// Lanes listed by [`status`] at most.
+const STATUS_LANES: i64 = 100;
+
+/// A subscription with where its delivery stands: the cursor, the lag (age of the oldest
+/// event not delivered yet), its failing subjects (lanes) and how many dead letters it has.
+/// What an operator reads to answer "why did system X not get that change?".
+pub async fn status(
+    store: &dyn Store,
+    name: &str,
+    now_ms: i64,
+) -> Result<serde_json::Value, AdminError> {
+    let subscription = store
+        .subscription(name)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(name.to_owned()))?;
+    let lanes = store.lanes_of(subscription.id, STATUS_LANES).await?;
+    let dead = store
+        .dead_letters(subscription.id)
+        .await?
+        .iter()
+        .filter(|d| d.state != "delivered")
+        .count();
+    let oldest = store
+        .delivery_backlog()
+        .await?
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, oldest)| oldest);
+    let mut out = serde_json::to_value(&subscription)
+        .map_err(|e| AdminError::Store(StoreError::Other(e.to_string())))?;
+    out["mode"] = (if subscription.pushes() {
+        "push"
+    } else {
+        "pull"
+    })
+    .into();
+    out["lag_seconds"] = oldest.map(|at| (now_ms - at).max(0) as f64 / 1000.0).into();
+    out["failing_subjects"] = serde_json::to_value(&lanes)
+        .map_err(|e| AdminError::Store(StoreError::Other(e.to_string())))?;
+    out["dead_letters"] = dead.into();
+    Ok(out)
+}
+
 /// Adds a subscription.
 pub async fn add(
     store: &dyn Store,
@@ -201,6 +244,10 @@ pub async fn command(
             serde_json::to_string_pretty(&added)?
         }
         A::List => serde_json::to_string_pretty(&store.subscriptions().await?)?,
+        A::Show { name } => {
+            let now = chrono::Utc::now().timestamp_millis();
+            serde_json::to_string_pretty(&status(store.as_ref(), &name, now).await?)?
+        }
         A::Pause { name } => {
             if !store.set_paused(&name, true).await? {
                 Err(missing(&name))?
