@@ -221,6 +221,28 @@ async fn get_json(app: &TestApp, path: &str) -> Value {
         .unwrap()
 }
 
+/// Polls `done` every 10 ms until it holds; fails the test with `what` after `timeout`.
+async fn eventually<F, Fut>(what: &str, timeout: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until the outbox holds at least `n` change events.
+async fn wait_for_change_events(app: &TestApp, n: usize) {
+    let store = app.db.store().await;
+    eventually("events not processed", Duration::from_secs(20), || async {
+        store.change_events_after(0, 1000).await.unwrap().len() >= n
+    })
+    .await;
+}
+
 /// Posts `versions` versions of each of `users` users, in version order.
 async fn post_users(app: &TestApp, users: &[i64], versions: i64) {
     for second in 1..=versions {
@@ -532,15 +554,7 @@ async fn a_subscription_added_with_start_now_gets_only_later_events(db: TestDb) 
     );
     let app = spawn_app(db, |_| {}).await;
     post_users(&app, &[1, 2], 2).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let store = app.db.store().await;
-    while store.change_events_after(0, 100).await.unwrap().len() < 4 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "events not processed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_change_events(&app, 4).await;
     subscribe(&app, json!({"name": "early", "url": early.url})).await;
     subscribe(
         &app,
@@ -589,12 +603,11 @@ async fn retry_after_holds_every_subject_of_the_subscription(db: TestDb) {
     post_users(&app, &[1], 1).await;
     let store = app.db.store().await;
     let sub = store.subscription("busy").await.unwrap().unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     // The failed attempt is recorded after its answer was read (and the hold set).
-    while store.attempts(sub.id).await.unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no attempt");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("no attempt", Duration::from_secs(20), || async {
+        !store.attempts(sub.id).await.unwrap().is_empty()
+    })
+    .await;
     *receiver.retry_after.lock().unwrap() = None;
     receiver.set_status(200);
     post_users(&app, &[2, 3, 4], 1).await;
@@ -626,14 +639,7 @@ async fn a_pull_only_subscription_reads_its_events_with_a_cursor(db: TestDb) {
     assert_eq!(created["url"], "");
     post_users(&app, &[1, 2], 3).await;
     let store = app.db.store().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while store.change_events_after(0, 100).await.unwrap().len() < 6 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "events not processed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_change_events(&app, 6).await;
     let shared = &app;
     let page = |after: i64, limit: i64, wait: u64| async move {
         let path =
@@ -726,11 +732,10 @@ async fn a_flood_to_a_slow_subscriber_does_not_starve_retries(db: TestDb) {
         .await;
     }
     post_users(&app, &[1], 1).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while flaky.all().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "flaky never tried");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("flaky never tried", Duration::from_secs(20), || async {
+        !flaky.all().is_empty()
+    })
+    .await;
     *flaky.fail_subject.lock().unwrap() = None;
     let users: Vec<i64> = (2..=12).collect();
     post_users(&app, &users, 1).await;
@@ -741,17 +746,11 @@ async fn a_flood_to_a_slow_subscriber_does_not_starve_retries(db: TestDb) {
             .into_iter()
             .find(|r| r.event()["subject"] == "user/1")
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let first = loop {
-        if let Some(first) = retried() {
-            break first;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "user/1 never retried"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    eventually("user/1 never retried", Duration::from_secs(20), || async {
+        retried().is_some()
+    })
+    .await;
+    let first = retried().expect("seen above");
     assert!(
         first.at.duration_since(cleared) < Duration::from_millis(1500),
         "the retry waited {:?}, behind the slow subscriber",
@@ -1224,7 +1223,7 @@ mod crash {
             .position;
         assert!(
             store.subscriptions_behind().await.unwrap().is_empty(),
-            "cursor at {newest}"
+            "the cursor has not reached the newest event, at {newest}"
         );
         assert!(
             store.attempts(sub.id).await.unwrap().is_empty(),

@@ -177,6 +177,34 @@ pub enum LaneMove {
     DeadLettered { position: i64 },
 }
 
+/// Where a lane stands after an answer: what finishing an attempt, or handing a failed one
+/// to a new lane, writes to the lane row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct LaneAfter {
+    /// The acknowledged sequence, when the answer moved it.
+    pub acked: Option<i64>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub exhausted: bool,
+}
+
+impl LaneMove {
+    /// The lane after attempt `start` at its head got this move.
+    pub(super) fn lane_after(&self, start: &AttemptStart) -> LaneAfter {
+        let (acked, attempts, next_attempt_at, exhausted) = match self {
+            Self::Acked | Self::DeadLettered { .. } => (Some(start.sequence), 0, 0, false),
+            Self::RetryAt(at) => (None, start.attempt, *at, false),
+            Self::Exhausted => (None, start.attempt, 0, true),
+        };
+        LaneAfter {
+            acked,
+            attempts,
+            next_attempt_at,
+            exhausted,
+        }
+    }
+}
+
 /// The answer to an attempt.
 #[derive(Debug, Clone)]
 pub struct AttemptEnd {

@@ -7,9 +7,9 @@ use sqlx::Row;
 
 use super::delivery::{
     AttemptEnd, AttemptRow, AttemptStart, CursorAdvance, CursorEvent, DeadLetter, DeliveryLane,
-    DeliveryOp, DeliveryOpResult, DeliveryStore, LaneEvent, LaneMove, LaneStatus, NewSubscription,
-    RetryCounts, Subscription, attempt_row, dead_letter_row, json_text, lane_status_row,
-    subscription_row,
+    DeliveryOp, DeliveryOpResult, DeliveryStore, LaneAfter, LaneEvent, LaneMove, LaneStatus,
+    NewSubscription, RetryCounts, Subscription, attempt_row, dead_letter_row, json_text,
+    lane_status_row, subscription_row,
 };
 use super::processing::change_event_row;
 use super::{ChangeEventRow, SqliteStore, StoreResult};
@@ -23,7 +23,8 @@ impl DeliveryStore for SqliteStore {
         let row = sqlx::query(
             "INSERT INTO subscriptions (name, url, secret, types, retry_schedule_ms, on_exhausted, \
              created_at, scan_position) VALUES (?, ?, ?, ?, ?, ?, ?, \
-             CASE WHEN ? THEN (SELECT COALESCE(MAX(position), 0) FROM change_events) ELSE 0 END) ON CONFLICT (name) DO NOTHING RETURNING *",
+             CASE WHEN ? THEN (SELECT COALESCE(MAX(position), 0) FROM change_events) ELSE 0 END) \
+             ON CONFLICT (name) DO NOTHING RETURNING *",
         )
         .bind(&new.name)
         .bind(&new.url)
@@ -614,15 +615,10 @@ async fn finish_in(
     .bind(end.attempt_id)
     .execute(&mut *tx)
     .await?;
-    let (acked, attempts, next_at, exhausted) = match &end.lane {
-        LaneMove::Acked => (Some(start.sequence), 0, 0, false),
-        LaneMove::RetryAt(at) => (None, start.attempt, *at, false),
-        LaneMove::Exhausted => (None, start.attempt, 0, true),
-        LaneMove::DeadLettered { position } => {
-            dead_letter_in(tx, start, *position, end).await?;
-            (Some(start.sequence), 0, 0, false)
-        }
-    };
+    if let LaneMove::DeadLettered { position } = &end.lane {
+        dead_letter_in(tx, start, *position, end).await?;
+    }
+    let after = end.lane.lane_after(start);
     sqlx::query(
         "UPDATE delivery_lanes SET acked_sequence = MAX(acked_sequence, COALESCE(?1, 0)), \
          attempts = ?2, next_attempt_at = ?3, exhausted = ?4, last_error = ?5, \
@@ -630,17 +626,17 @@ async fn finish_in(
          leased_until = CASE WHEN ?8 THEN 0 ELSE leased_until END \
          WHERE subscription_id = ?6 AND subject = ?7",
     )
-    .bind(acked)
-    .bind(attempts)
-    .bind(next_at)
-    .bind(exhausted)
+    .bind(after.acked)
+    .bind(after.attempts)
+    .bind(after.next_attempt_at)
+    .bind(after.exhausted)
     .bind(&end.error)
     .bind(start.subscription_id)
     .bind(&start.subject)
     .bind(end.release)
     .execute(&mut *tx)
     .await?;
-    if acked.is_some() {
+    if after.acked.is_some() {
         drop_caught_up_lane(tx, start.subscription_id, &start.subject).await?;
     }
     note_answer_in(tx, start.subscription_id, delivered, end).await
@@ -766,13 +762,14 @@ async fn advance_in(
     let sub = advance.subscription_id;
     let mut disabled = false;
     for handoff in &advance.handoffs {
-        let mut lane = (
-            handoff.first_sequence - 1,
-            0i64,
-            0i64,
-            false,
-            None::<String>,
-        );
+        // A new lane starts acknowledged up to the first event handed to it.
+        let mut after = LaneAfter {
+            acked: Some(handoff.first_sequence - 1),
+            attempts: 0,
+            next_attempt_at: 0,
+            exhausted: false,
+        };
+        let mut last_error = None;
         if let Some((start, end)) = &handoff.failure {
             sqlx::query(
                 "INSERT INTO delivery_attempts (subscription_id, subject, event_id, sequence, \
@@ -790,17 +787,15 @@ async fn advance_in(
             .bind(&end.error)
             .execute(&mut *tx)
             .await?;
-            lane.4 = end.error.clone();
-            match &end.lane {
-                LaneMove::RetryAt(at) => (lane.1, lane.2) = (start.attempt, *at),
-                LaneMove::Exhausted => (lane.1, lane.3) = (start.attempt, true),
-                LaneMove::DeadLettered { position } => {
-                    dead_letter_in(tx, start, *position, end).await?;
-                    lane.0 = start.sequence;
-                }
-                // A failure is never acknowledged; treat it as one to retry at once.
-                LaneMove::Acked => lane.1 = start.attempt,
+            if let LaneMove::DeadLettered { position } = &end.lane {
+                dead_letter_in(tx, start, *position, end).await?;
             }
+            let failed = end.lane.lane_after(start);
+            after = LaneAfter {
+                acked: failed.acked.or(after.acked),
+                ..failed
+            };
+            last_error = end.error.clone();
             disabled |= note_answer_in(tx, sub, false, end).await?;
         }
         sqlx::query(
@@ -811,12 +806,12 @@ async fn advance_in(
         )
         .bind(sub)
         .bind(&handoff.subject)
-        .bind(lane.0)
+        .bind(after.acked)
         .bind(handoff.last_sequence)
-        .bind(lane.1)
-        .bind(lane.2)
-        .bind(lane.3)
-        .bind(&lane.4)
+        .bind(after.attempts)
+        .bind(after.next_attempt_at)
+        .bind(after.exhausted)
+        .bind(&last_error)
         .execute(&mut *tx)
         .await?;
         drop_caught_up_lane(tx, sub, &handoff.subject).await?;

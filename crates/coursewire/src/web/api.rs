@@ -18,8 +18,8 @@ use serde_json::json;
 use super::AppState;
 
 /// How often a long poll looks again: cheap (one indexed query) and works across processes.
-pub(super) const LONG_POLL_STEP: Duration = Duration::from_millis(100);
-pub(super) const MAX_LIMIT: i64 = 1000;
+const LONG_POLL_STEP: Duration = Duration::from_millis(100);
+const MAX_LIMIT: i64 = 1000;
 
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
@@ -70,25 +70,50 @@ pub async fn events(
     if let Err(why) = authorize(&state, &headers) {
         return unauthorized(why);
     }
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+    match long_poll(&state, &query, &[]).await {
+        Ok(page) => Json(page).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "change events unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "error": "store unavailable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Change events scanned per look at most, however few of them `types` selects.
+const SCAN: i64 = 1000;
+
+/// A page of the change events after `query.after` that `types` selects (all when empty),
+/// waiting up to `query.wait` seconds (at most `api.max_wait_seconds`) while there are none:
+/// `{events, next_after}`. `next_after` is past events `types` does not select too, so a
+/// reader never scans them again.
+pub(super) async fn long_poll(
+    state: &AppState,
+    query: &EventsQuery,
+    types: &[String],
+) -> crate::store::StoreResult<serde_json::Value> {
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIMIT) as usize;
     let wait = Duration::from_secs(query.wait.min(state.api_max_wait.as_secs()));
     let deadline = tokio::time::Instant::now() + wait;
+    // Without a filter every row is wanted: read no more than the page.
+    let scan = if types.is_empty() { limit as i64 } else { SCAN };
+    let mut cursor = query.after;
     loop {
-        let rows = match state.store.change_events_after(query.after, limit).await {
-            Ok(rows) => rows,
-            Err(err) => {
-                tracing::error!(error = %err, "change events unavailable");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({ "error": "store unavailable" })),
-                )
-                    .into_response();
+        let mut events = Vec::new();
+        for row in state.store.change_events_after(cursor, scan).await? {
+            if events.len() == limit {
+                break;
             }
-        };
-        if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
-            let next_after = rows.last().map_or(query.after, |r| r.position);
-            let events: Vec<_> = rows.into_iter().map(|r| r.event).collect();
-            return Json(json!({ "events": events, "next_after": next_after })).into_response();
+            cursor = row.position;
+            if crate::bus::delivery::filter::wants(types, &row.r#type) {
+                events.push(row.event);
+            }
+        }
+        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(json!({ "events": events, "next_after": cursor }));
         }
         tokio::time::sleep(LONG_POLL_STEP).await;
     }

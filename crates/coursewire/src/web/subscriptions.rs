@@ -21,9 +21,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use super::api::{EventsQuery, LONG_POLL_STEP, MAX_LIMIT, authorize, unauthorized};
+use super::api::{EventsQuery, authorize, long_poll, unauthorized};
 use crate::bus::delivery::admin::{self, AddRequest, AdminError};
-use crate::bus::delivery::filter;
 
 fn error(status: StatusCode, detail: impl ToString) -> Response {
     (status, Json(json!({ "error": detail.to_string() }))).into_response()
@@ -140,9 +139,6 @@ pub async fn act(
     }
 }
 
-/// Change events scanned per look at most, however few the types select.
-const PULL_SCAN: i64 = 1000;
-
 pub async fn events(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -152,14 +148,14 @@ pub async fn events(
     if let Err(why) = authorize(&state, &headers) {
         return unauthorized(why);
     }
+    if query.after < 0 {
+        return error(StatusCode::BAD_REQUEST, "after must not be negative");
+    }
     let subscription = match state.store.subscription(&name).await {
         Ok(Some(subscription)) => subscription,
         Ok(None) => return admin_error(AdminError::NotFound(name)),
         Err(err) => return admin_error(err.into()),
     };
-    if query.after < 0 {
-        return error(StatusCode::BAD_REQUEST, "after must not be negative");
-    }
     if !subscription.pushes()
         && let Err(err) = state
             .store
@@ -168,29 +164,8 @@ pub async fn events(
     {
         return admin_error(err.into());
     }
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIMIT) as usize;
-    let wait = std::time::Duration::from_secs(query.wait.min(state.api_max_wait.as_secs()));
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut cursor = query.after;
-    loop {
-        let rows = match state.store.change_events_after(cursor, PULL_SCAN).await {
-            Ok(rows) => rows,
-            Err(err) => return admin_error(err.into()),
-        };
-        let mut events = Vec::new();
-        for row in rows {
-            if events.len() == limit {
-                break;
-            }
-            // Past events the types do not select too: the reader never scans them again.
-            cursor = row.position;
-            if filter::wants(&subscription.types, &row.r#type) {
-                events.push(row.event);
-            }
-        }
-        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
-            return Json(json!({ "events": events, "next_after": cursor })).into_response();
-        }
-        tokio::time::sleep(LONG_POLL_STEP).await;
+    match long_poll(&state, &query, &subscription.types).await {
+        Ok(page) => Json(page).into_response(),
+        Err(err) => admin_error(err.into()),
     }
 }

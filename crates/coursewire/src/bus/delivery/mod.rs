@@ -262,7 +262,8 @@ impl Delivery {
         while tasks.join_next().await.is_some() {}
     }
 
-    /// One look: discover lanes, start the due ones, retry queued dead letters.
+    /// One look: start a pump for each subscription behind the outbox, start the due lanes,
+    /// retry queued dead letters.
     async fn look(
         self: &Arc<Self>,
         permits: &Permits,

@@ -86,6 +86,24 @@ impl SubjectState {
     }
 }
 
+/// Hands a subject's queued events to its lane (they stay in the window, in order, until an
+/// advance commits them).
+fn hand_off_queue(window: &mut BTreeMap<i64, Slot>, subject: &str, state: &mut SubjectState) {
+    for position in state.queue.drain(..) {
+        if let Some(slot) = window.get_mut(&position)
+            && let Slot::Queued(queued) = slot
+        {
+            let sequence = queued.row.sequence;
+            *slot = Slot::Handed {
+                subject: subject.to_owned(),
+                sequence,
+                failure: None,
+            };
+            state.handed += 1;
+        }
+    }
+}
+
 /// A send's result, back from its task.
 struct Sent {
     position: i64,
@@ -222,7 +240,12 @@ impl Pump {
                         return Err(StoreError::Other(format!("delivery send task: {err}")));
                     }
                 },
-                done = async { commit.as_mut().expect("guarded by is_some").await }, if commit.is_some() => {
+                done = async {
+                    match commit.as_mut() {
+                        Some(commit) => commit.await,
+                        None => std::future::pending().await,
+                    }
+                }, if commit.is_some() => {
                     commit = None;
                     let (position, handed, result) = done
                         .map_err(|e| StoreError::Other(format!("delivery advance task: {e}")))??;
@@ -313,19 +336,7 @@ impl Pump {
     fn hand_off_queued(&mut self) {
         self.ready.clear();
         for (subject, state) in &mut self.subjects {
-            for position in state.queue.drain(..) {
-                if let Some(slot) = self.window.get_mut(&position)
-                    && let Slot::Queued(queued) = slot
-                {
-                    let sequence = queued.row.sequence;
-                    *slot = Slot::Handed {
-                        subject: subject.clone(),
-                        sequence,
-                        failure: None,
-                    };
-                    state.handed += 1;
-                }
-            }
+            hand_off_queue(&mut self.window, subject, state);
         }
     }
 
@@ -444,8 +455,7 @@ impl Pump {
             error = ?sent.answer,
             "delivery attempt failed; the subject goes to its lane"
         );
-        state.handed += 1 + state.queue.len();
-        let queued: Vec<i64> = state.queue.drain(..).collect();
+        state.handed += 1;
         self.window.insert(
             sent.position,
             Slot::Handed {
@@ -454,18 +464,7 @@ impl Pump {
                 failure: Some((start, end)),
             },
         );
-        for position in queued {
-            if let Some(slot) = self.window.get_mut(&position)
-                && let Slot::Queued(queued) = slot
-            {
-                let sequence = queued.row.sequence;
-                *slot = Slot::Handed {
-                    subject: event.subject.clone(),
-                    sequence,
-                    failure: None,
-                };
-            }
-        }
+        hand_off_queue(&mut self.window, &event.subject, state);
     }
 
     /// Starts writing the cursor past every finished event at the front of the window, with
