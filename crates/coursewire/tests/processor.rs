@@ -48,7 +48,7 @@ fn settings() -> Settings {
     }
 }
 
-fn processor(store: &Arc<dyn Store>, clock: &Arc<TestClock>) -> Processor {
+fn processor(store: &Arc<Store>, clock: &Arc<TestClock>) -> Processor {
     Processor::new(
         store.clone(),
         clock.clone(),
@@ -108,7 +108,7 @@ fn observation(envelope: &Value) -> Observation {
         .expect("a catalog event")
 }
 
-async fn insert(store: &Arc<dyn Store>, events: &[Value]) -> Vec<i64> {
+async fn insert(store: &Arc<Store>, events: &[Value]) -> Vec<i64> {
     let entries: Vec<NewInboxEntry> = events.iter().map(entry).collect();
     store
         .insert_inbox_batch(&entries)
@@ -123,7 +123,7 @@ async fn insert(store: &Arc<dyn Store>, events: &[Value]) -> Vec<i64> {
 }
 
 /// Every subject's change events: sequences 1..n, no gaps, ids unique across the outbox.
-async fn check_outbox(store: &Arc<dyn Store>) -> BTreeMap<String, Vec<Value>> {
+async fn check_outbox(store: &Arc<Store>) -> BTreeMap<String, Vec<Value>> {
     let all = store.change_events_after(0, 1_000_000).await.unwrap();
     let mut ids = HashSet::new();
     let mut by_subject: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -1052,7 +1052,7 @@ mod sigkill {
         ServeProcess::start(db_url, port, &env).await
     }
 
-    async fn wait_processed(store: &Arc<dyn Store>, at_least: i64, timeout: Duration) {
+    async fn wait_processed(store: &Arc<Store>, at_least: i64, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         while tokio::time::Instant::now() < deadline {
             if store.inbox_depth().await.unwrap().processed >= at_least {

@@ -98,7 +98,7 @@ async fn drained(sim: &Simulator) {
     );
 }
 
-async fn processed(store: &dyn Store) {
+async fn processed(store: &Store) {
     assert!(
         inbox_empties(store, Duration::from_secs(30)).await,
         "inbox not processed: {:?}",
@@ -107,7 +107,7 @@ async fn processed(store: &dyn Store) {
 }
 
 /// Whether the inbox has no pending row at some moment within `limit`.
-async fn inbox_empties(store: &dyn Store, limit: Duration) -> bool {
+async fn inbox_empties(store: &Store, limit: Duration) -> bool {
     let until = Instant::now() + limit;
     while Instant::now() < until {
         if store.inbox_depth().await.unwrap().pending == 0 {
@@ -161,7 +161,7 @@ fn ms(time: &Value) -> Option<i64> {
 /// Every difference between the catalog and the ground truth, on the fields both hold, for the
 /// live courses (the reconciler reads live courses; a deleted course's rows are not compared),
 /// and for the users their rosters name. Empty means equal.
-async fn ground_truth_differences(store: &dyn Store, truth: &GroundTruth) -> Vec<String> {
+async fn ground_truth_differences(store: &Store, truth: &GroundTruth) -> Vec<String> {
     let rows = |kind| store.catalog_rows(kind);
     let courses_rows = rows(EntityKind::Course).await.unwrap();
     let courses = live(&courses_rows);
@@ -787,7 +787,7 @@ async fn processes_on_one_token_share_its_budget_through_the_store() {
             continue;
         };
         db.store().await; // migrated
-        let store = coursewire::store::reconcile::open(&db.url).await.unwrap();
+        let store = coursewire::store::open(&db.url).await.unwrap();
         let (a, b) = (
             QuotaGovernor::new(GovernorConfig::default()),
             QuotaGovernor::new(GovernorConfig::default()),

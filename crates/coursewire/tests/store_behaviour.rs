@@ -3,7 +3,10 @@
 mod common;
 
 use common::{Backend, TestDb};
-use coursewire::store::{InboxStatus, InsertOutcome, NewInboxEntry, RejectedRequest};
+use coursewire::store::{
+    CursorAdvance, DeliveryOp, DeliveryOpResult, Handoff, InboxStatus, InsertOutcome, Lane,
+    NewInboxEntry, NewSubscription, OnExhausted, RejectedRequest, Store,
+};
 
 fn entry(key: &str) -> NewInboxEntry {
     NewInboxEntry {
@@ -44,6 +47,9 @@ both_backends!(
     migrate_twice_is_harmless,
     rejected_log_is_capped_newest_first,
     inbox_after_pages_in_id_order,
+    processor_lane_lease_is_taken_over_once_expired,
+    cursor_lease_is_taken_over_once_expired,
+    delivery_lane_lease_is_taken_over_once_expired,
 );
 
 async fn batch_insert_reports_new_and_duplicate(db: TestDb) {
@@ -177,4 +183,240 @@ async fn inbox_after_pages_in_id_order(db: TestDb) {
         .map(|r| r.dedup_key.clone())
         .collect();
     assert_eq!(keys, (0..7).map(|i| format!("k{i}")).collect::<Vec<_>>());
+}
+
+// Leases (store/lease.rs): two claimants of one row; the second wins only once the first's
+// lease has expired, and from then on the first's renewals fail (the fence). Times are plain
+// numbers: a lease reads the caller's clock, never the wall clock.
+
+async fn processor_lane_lease_is_taken_over_once_expired(db: TestDb) {
+    let store = db.store().await;
+    store.insert_inbox_batch(&[entry("head")]).await.unwrap();
+    let lane = Lane::Subject("enrollment/1".into());
+    let lanes = [lane.clone()];
+    assert_eq!(
+        store.claim_lanes(&lanes, "a", 1_000, 2_000).await.unwrap(),
+        lanes
+    );
+    assert!(
+        store
+            .claim_lanes(&lanes, "b", 1_999, 3_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a live lease is not taken"
+    );
+    let mut tx = store.begin_processing().await.unwrap();
+    assert!(
+        tx.renew_lease(&lane, "a", 2_500).await.unwrap(),
+        "the holder renews"
+    );
+    tx.commit().await.unwrap();
+    assert!(
+        store
+            .claim_lanes(&lanes, "b", 2_400, 4_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(
+        store.claim_lanes(&lanes, "b", 2_501, 4_000).await.unwrap(),
+        lanes,
+        "an expired lease is taken over"
+    );
+    let head = store.lane_rows(&lane, 1).await.unwrap();
+    assert_eq!(
+        head[0].attempts, 1,
+        "a take-over counts against the lane's head row"
+    );
+    let mut tx = store.begin_processing().await.unwrap();
+    assert!(
+        !tx.renew_lease(&lane, "a", 5_000).await.unwrap(),
+        "the old holder's renewal fails after the take-over"
+    );
+    assert!(tx.renew_lease(&lane, "b", 5_000).await.unwrap());
+    drop(tx);
+    let leases = store.live_leases(4_000).await.unwrap();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(
+        (leases[0].owner.as_str(), leases[0].lease_until_ms),
+        ("b", 4_000)
+    );
+
+    store.release_lane(&lane, "a").await.unwrap();
+    assert_eq!(
+        store.live_leases(0).await.unwrap().len(),
+        1,
+        "only the holder releases"
+    );
+    store.release_lane(&lane, "b").await.unwrap();
+    assert!(store.live_leases(0).await.unwrap().is_empty());
+    assert_eq!(
+        store.claim_lanes(&lanes, "a", 4_001, 6_000).await.unwrap(),
+        lanes,
+        "a released lane is claimed anew"
+    );
+    let head = store.lane_rows(&lane, 1).await.unwrap();
+    assert_eq!(
+        head[0].attempts, 1,
+        "claiming a released lane counts nothing"
+    );
+}
+
+async fn subscription(store: &Store) -> i64 {
+    store
+        .create_subscription(&NewSubscription {
+            name: "lms-analytics".into(),
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: "whsec_dGVzdA==".into(),
+            types: vec![],
+            retry_schedule_ms: vec![1_000],
+            on_exhausted: OnExhausted::Block,
+            from_now: false,
+            created_at_ms: 0,
+        })
+        .await
+        .unwrap()
+        .expect("created")
+        .id
+}
+
+fn advance(subscription_id: i64, owner: &str, position: i64, handoffs: Vec<Handoff>) -> DeliveryOp {
+    DeliveryOp::Advance(CursorAdvance {
+        subscription_id,
+        owner: owner.into(),
+        position,
+        lease_until_ms: 10_000,
+        handoffs,
+        clear_failing: false,
+    })
+}
+
+async fn cursor_lease_is_taken_over_once_expired(db: TestDb) {
+    let store = db.store().await;
+    let id = subscription(&store).await;
+    assert_eq!(
+        store.take_cursor(id, "a", 1_000, 2_000).await.unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        store.take_cursor(id, "b", 1_500, 3_000).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.take_cursor(id, "a", 1_500, 2_500).await.unwrap(),
+        Some(0),
+        "the holder renews"
+    );
+    assert_eq!(
+        store.take_cursor(id, "b", 2_501, 4_000).await.unwrap(),
+        Some(0),
+        "an expired cursor is taken over"
+    );
+    let moved = store
+        .record_delivery(&[advance(id, "a", 7, vec![])])
+        .await
+        .unwrap();
+    assert_eq!(
+        moved,
+        vec![DeliveryOpResult::Advanced {
+            held: false,
+            disabled: false
+        }],
+        "the old holder cannot move the cursor"
+    );
+    let moved = store
+        .record_delivery(&[advance(id, "b", 7, vec![])])
+        .await
+        .unwrap();
+    assert_eq!(
+        moved,
+        vec![DeliveryOpResult::Advanced {
+            held: true,
+            disabled: false
+        }]
+    );
+    assert_eq!(
+        store
+            .subscription("lms-analytics")
+            .await
+            .unwrap()
+            .unwrap()
+            .cursor,
+        7
+    );
+    store.release_cursor(id, "b").await.unwrap();
+    assert_eq!(
+        store.take_cursor(id, "a", 3_000, 4_000).await.unwrap(),
+        Some(7),
+        "a released cursor is free at once"
+    );
+}
+
+async fn delivery_lane_lease_is_taken_over_once_expired(db: TestDb) {
+    let store = db.store().await;
+    let id = subscription(&store).await;
+    store.take_cursor(id, "pump", 0, 10_000).await.unwrap();
+    let handoff = Handoff {
+        subject: "enrollment/1".into(),
+        first_sequence: 1,
+        last_sequence: 2,
+        failure: None,
+    };
+    store
+        .record_delivery(&[advance(id, "pump", 2, vec![handoff])])
+        .await
+        .unwrap();
+    let subject = "enrollment/1";
+    assert!(
+        store
+            .lease_lane(id, subject, "a", 1_000, 2_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .lease_lane(id, subject, "b", 1_999, 3_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease_lane(id, subject, "a", 1_999, 2_500)
+            .await
+            .unwrap(),
+        "the holder renews"
+    );
+    assert!(
+        store
+            .lease_lane(id, subject, "b", 2_501, 4_000)
+            .await
+            .unwrap(),
+        "an expired lane is taken over"
+    );
+    assert!(
+        !store
+            .lease_lane(id, subject, "a", 2_600, 5_000)
+            .await
+            .unwrap(),
+        "the old holder's renewal fails after the take-over"
+    );
+    store.release_delivery_lane(id, subject, "a").await.unwrap();
+    assert!(
+        !store
+            .lease_lane(id, subject, "a", 2_700, 5_000)
+            .await
+            .unwrap(),
+        "only the holder releases"
+    );
+    store.release_delivery_lane(id, subject, "b").await.unwrap();
+    assert!(
+        store
+            .lease_lane(id, subject, "a", 2_800, 5_000)
+            .await
+            .unwrap()
+    );
+    let lane = store.lane(id, subject).await.unwrap().expect("lane");
+    assert_eq!((lane.acked_sequence, lane.latest_sequence), (0, 2));
 }

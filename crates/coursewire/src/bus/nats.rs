@@ -45,13 +45,13 @@ pub fn nats_subject(prefix: &str, event_type: &str) -> String {
 /// Publishes the outbox to JetStream until cancelled.
 #[derive(Debug)]
 pub struct NatsSink {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     metrics: Arc<Metrics>,
     config: NatsConfig,
 }
 
 impl NatsSink {
-    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, config: NatsConfig) -> Self {
+    pub fn new(store: Arc<Store>, metrics: Arc<Metrics>, config: NatsConfig) -> Self {
         Self {
             store,
             metrics,

@@ -23,8 +23,8 @@ use crate::bus::delivery::signature::generate_secret;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DatabaseUrl, OutageWindow, Secret};
 use crate::reconcile::{self, Mode, Reconciler};
-use crate::store::reconcile::ReconcileStore;
-use crate::store::{InboxStatus, reconcile as store_reconcile};
+use crate::store::Store;
+use crate::store::{self, InboxStatus};
 
 /// The naive crawl's own token, so its requests are counted apart from ours.
 const NAIVE_TOKEN: &str = "demo-naive-nightly-crawl";
@@ -105,7 +105,7 @@ struct Stage {
     service_stop: oneshot::Sender<()>,
     service: tokio::task::JoinHandle<anyhow::Result<()>>,
     config: Config,
-    store: Arc<dyn ReconcileStore>,
+    store: Arc<Store>,
     receivers: Receivers,
     outbox: Outbox,
     canvas_clock: Arc<dyn Clock>,
@@ -121,7 +121,7 @@ struct Outbox {
 }
 
 impl Outbox {
-    async fn scan(&mut self, store: &dyn ReconcileStore) -> anyhow::Result<u64> {
+    async fn scan(&mut self, store: &Store) -> anyhow::Result<u64> {
         loop {
             let rows = store.change_events_after(self.cursor, 5_000).await?;
             let full = rows.len() == 5_000;
@@ -192,7 +192,7 @@ impl Stage {
             r.outages = vec![OutageWindow { from, to }];
         }
 
-        let store = store_reconcile::open(config.database.url.expose()).await?;
+        let store = store::open(config.database.url.expose()).await?;
         store.migrate().await?;
         let secrets: Vec<String> = (0..args.subscribers).map(|_| generate_secret()).collect();
         let receivers = Receivers::start(&secrets, sim.clock()).await?;
@@ -691,7 +691,7 @@ async fn summarize(
 }
 
 /// Inbox row id → source, for every row.
-async fn inbox_sources(store: &dyn ReconcileStore) -> anyhow::Result<HashMap<i64, String>> {
+async fn inbox_sources(store: &Store) -> anyhow::Result<HashMap<i64, String>> {
     let mut sources = HashMap::new();
     let mut after = 0;
     loop {

@@ -47,7 +47,7 @@ impl std::fmt::Debug for Job {
 
 impl InboxWriter {
     pub fn spawn(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         metrics: Arc<Metrics>,
         max_batch: usize,
         rejected_log_rows: i64,
@@ -92,7 +92,7 @@ impl InboxWriter {
 }
 
 async fn run(
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     metrics: Arc<Metrics>,
     mut queue: mpsc::Receiver<Job>,
     max_batch: usize,

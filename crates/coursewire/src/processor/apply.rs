@@ -75,7 +75,7 @@ pub struct Batch<'a> {
 /// rolls the whole batch back; the caller then retries the rows one by one to find the row at
 /// fault.
 pub async fn apply_batch(
-    store: &dyn Store,
+    store: &Store,
     batch: Batch<'_>,
     items: &[Item<'_>],
 ) -> StoreResult<Vec<Applied>> {
@@ -104,8 +104,8 @@ pub async fn apply_batch(
         let mut applied = match tx.lock_pending(item.inbox_id).await? {
             None => Applied::NotPending,
             Some(row) => match &item.poison {
-                Some(reason) => quarantine_in(tx.as_mut(), ctx, &row, reason).await?,
-                None => apply_in(tx.as_mut(), ctx, &row).await?,
+                Some(reason) => quarantine_in(&mut tx, ctx, &row, reason).await?,
+                None => apply_in(&mut tx, ctx, &row).await?,
             },
         };
         let last_of_lane = !items[i + 1..].iter().any(|later| later.lane == item.lane);
@@ -122,7 +122,7 @@ pub async fn apply_batch(
 }
 
 /// Applies one locked pending row inside `tx`.
-async fn apply_in(tx: &mut dyn ProcessingTx, ctx: Context, row: &InboxRow) -> StoreResult<Applied> {
+async fn apply_in(tx: &mut ProcessingTx, ctx: Context, row: &InboxRow) -> StoreResult<Applied> {
     let steps = decode_inbox_body(&row.body).and_then(|events| {
         events
             .iter()
@@ -159,7 +159,7 @@ async fn apply_in(tx: &mut dyn ProcessingTx, ctx: Context, row: &InboxRow) -> St
 }
 
 async fn quarantine_in(
-    tx: &mut dyn ProcessingTx,
+    tx: &mut ProcessingTx,
     ctx: Context,
     row: &InboxRow,
     reason: &str,
@@ -188,7 +188,7 @@ async fn quarantine_in(
 /// One event: merge, maybe a change event, always an audit row. Returns the outcome label and
 /// whether a change event was appended.
 async fn apply_step(
-    tx: &mut dyn ProcessingTx,
+    tx: &mut ProcessingTx,
     ctx: Context,
     row: &InboxRow,
     step: &Step,

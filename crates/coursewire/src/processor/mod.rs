@@ -91,7 +91,7 @@ impl From<&ProcessorConfig> for Settings {
 /// The processor of one process; `owner` names it in leases.
 #[derive(Debug)]
 pub struct Processor {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     settings: Settings,
@@ -104,7 +104,7 @@ pub struct Processor {
 
 impl Processor {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         settings: Settings,

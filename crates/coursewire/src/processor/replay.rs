@@ -116,7 +116,7 @@ pub async fn run(config: &Config, request: &ReplayRequest) -> anyhow::Result<Rep
 
 async fn reprocess(
     config: &Config,
-    store: &Arc<dyn Store>,
+    store: &Arc<Store>,
     request: &ReplayRequest,
 ) -> anyhow::Result<ReplayReport> {
     let (from, to) = (
@@ -189,7 +189,7 @@ async fn reprocess(
 }
 
 async fn redeliver(
-    store: &Arc<dyn Store>,
+    store: &Arc<Store>,
     request: &ReplayRequest,
     name: &str,
 ) -> anyhow::Result<ReplayReport> {

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::compare::{Divergence, compare};
 use super::synthesize::{self, ReadContext, SynthesizeError, Synthesized};
 use crate::catalog::{EntityKind, EntityRef, StoredEntity};
-use crate::store::reconcile::ReconcileStore;
+use crate::store::Store;
 use crate::store::{InsertOutcome, StoreResult};
 
 /// What Canvas shows of one course: each entity's Live Event body, by entity.
@@ -91,7 +91,7 @@ impl CanvasCourse {
 /// The catalog rows a course read is compared with: the course's own rows plus the users its
 /// roster names.
 pub async fn catalog_for(
-    store: &dyn ReconcileStore,
+    store: &Store,
     canvas: &CanvasCourse,
 ) -> StoreResult<BTreeMap<EntityRef, StoredEntity>> {
     let course_id = i64::try_from(canvas.course_id).unwrap_or(i64::MAX);
@@ -166,10 +166,7 @@ pub fn examine(
 }
 
 /// Writes the repairs in one batch: returns (new rows, rows already in the inbox).
-pub async fn write(
-    store: &dyn ReconcileStore,
-    repairs: &[Synthesized],
-) -> StoreResult<(usize, usize)> {
+pub async fn write(store: &Store, repairs: &[Synthesized]) -> StoreResult<(usize, usize)> {
     if repairs.is_empty() {
         return Ok((0, 0));
     }

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::{EntityKind, EntityRef};
 use crate::clock::Clock;
 use crate::config::{Config, ReconcileConfig};
-use crate::store::reconcile::{self as store_reconcile, ReconcileStore};
+use crate::store::{self, Store};
 pub use compare::{Difference, Divergence};
 pub use course::{CanvasCourse, Examined, examine};
 pub use synthesize::{ReadContext, SOURCE};
@@ -113,7 +113,7 @@ fn hostname(base_url: &str) -> String {
 /// One process's reconciler: a Canvas client, the store and the clock that dates reads.
 #[derive(Debug, Clone)]
 pub struct Reconciler {
-    store: Arc<dyn ReconcileStore>,
+    store: Arc<Store>,
     canvas: CanvasClient,
     clock: Arc<dyn Clock>,
     account_id: u64,
@@ -126,7 +126,7 @@ pub struct Reconciler {
 impl Reconciler {
     pub fn new(
         config: &ReconcileConfig,
-        store: Arc<dyn ReconcileStore>,
+        store: Arc<Store>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
@@ -146,14 +146,14 @@ impl Reconciler {
 
     /// Opens its own store handle from `[database]` (migrating it, as `serve` does).
     pub async fn from_config(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = store_reconcile::open(config.database.url.expose())
+        let store = store::open(config.database.url.expose())
             .await
             .with_context(|| format!("cannot open the store at {}", config.database.url))?;
         store.migrate().await.context("migrations failed")?;
         Self::new(&config.reconcile, store, clock)
     }
 
-    pub fn store(&self) -> &Arc<dyn ReconcileStore> {
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::ReconcileConfig;
-use crate::store::reconcile::ReconcileStore;
+use crate::store::Store;
 
 /// How often a process publishes and reads: well under the time a request spends at Canvas.
 pub const INTERVAL: Duration = Duration::from_millis(250);
@@ -39,7 +39,7 @@ pub fn token_key(config: &ReconcileConfig) -> String {
 
 /// One publish-and-read round; returns the peers' units handed to the governor.
 pub async fn share_once(
-    store: &dyn ReconcileStore,
+    store: &Store,
     governor: &QuotaGovernor,
     key: &str,
     owner: &str,
@@ -55,7 +55,7 @@ pub async fn share_once(
 
 /// Runs [`share_once`] every [`INTERVAL`] until `cancel`.
 pub async fn run(
-    store: Arc<dyn ReconcileStore>,
+    store: Arc<Store>,
     governor: Arc<QuotaGovernor>,
     key: String,
     clock: Arc<dyn Clock>,

@@ -36,6 +36,11 @@ const SQLITE: &[Embedded] = &[
         "delivery cursor",
         include_str!("../../migrations/sqlite/0005_delivery_cursor.sql"),
     ),
+    (
+        6,
+        "lease columns",
+        include_str!("../../migrations/sqlite/0006_lease_columns.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -63,6 +68,11 @@ const POSTGRES: &[Embedded] = &[
         5,
         "delivery cursor",
         include_str!("../../migrations/postgres/0005_delivery_cursor.sql"),
+    ),
+    (
+        6,
+        "lease columns",
+        include_str!("../../migrations/postgres/0006_lease_columns.sql"),
     ),
 ];
 

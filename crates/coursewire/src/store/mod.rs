@@ -1,41 +1,38 @@
 //! The durable store: the one place that is both the truth and the queue (DESIGN principle 1).
 //!
-//! One trait, [`Store`], with two implementations: SQLite (the embedded default, one WAL file)
-//! and PostgreSQL (production, shared by several processes). Both run their own migrations and
-//! are held to one behaviour test-suite (`tests/store_behaviour.rs`). The store knows rows, not
-//! HTTP or Canvas: callers hand it fully formed records.
+//! One [`Store`] on either backend: SQLite (the embedded default, one WAL file) or PostgreSQL
+//! (production, shared by several processes). Each query is written once, in text both accept;
+//! the few real differences between them live in [`dialect`]. One behaviour suite
+//! (`tests/store_behaviour.rs`) holds both to the same rules. The store knows rows, not HTTP or
+//! Canvas: callers hand it fully formed records, and decide what to write; it only reads and
+//! writes.
 
 mod delivery;
+mod dialect;
+mod lease;
 mod migrations;
-mod postgres;
-mod postgres_delivery;
-mod postgres_processing;
 mod processing;
-pub mod reconcile;
-mod sqlite;
-mod sqlite_delivery;
-mod sqlite_processing;
+mod reconcile;
 
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use serde::Serialize;
 
 pub use delivery::{
     AttemptEnd, AttemptRow, AttemptStart, CursorAdvance, CursorEvent, DeadLetter, DeliveryLane,
-    DeliveryOp, DeliveryOpResult, DeliveryStore, Handoff, LaneEvent, LaneMove, LaneStatus,
-    NewSubscription, OnExhausted, RetryCounts, Subscription,
+    DeliveryOp, DeliveryOpResult, Handoff, LaneEvent, LaneMove, LaneStatus, NewSubscription,
+    OnExhausted, RetryCounts, Subscription,
 };
-pub use postgres::PostgresStore;
+use dialect::{Pool, placeholders, sql, sql_built};
 pub use processing::{
-    AuditEntry, ChangeEventRow, Lane, LaneLease, PendingRef, PendingRow, ProcessingStore,
-    ProcessingTx, ReplayCandidate,
+    AuditEntry, ChangeEventRow, Lane, LaneLease, PendingRef, PendingRow, ProcessingTx,
+    ReplayCandidate,
 };
-pub use sqlite::SqliteStore;
 
-/// What can go wrong talking to the store. Callers either retry later (`Unavailable`) or
-/// report a bug/misconfiguration (`Other`).
+/// What can go wrong talking to the store, by what a caller does about it: retry later
+/// (`Unavailable`), tell the client it collides with what is stored (`Conflict`), fix the
+/// configuration (`BadUrl`, `Migration`), or report a bug (`Other`).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database unavailable: {0}")]
@@ -44,17 +41,23 @@ pub enum StoreError {
     BadUrl(String),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// A unique or primary-key constraint refused the write.
+    #[error("conflicts with a stored row: {0}")]
+    Conflict(String),
     #[error("database error: {0}")]
     Other(String),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
-        match err {
+        match &err {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(err.to_string())
             }
-            other => StoreError::Other(other.to_string()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_owned())
+            }
+            _ => StoreError::Other(err.to_string()),
         }
     }
 }
@@ -97,6 +100,14 @@ impl InboxStatus {
     }
 }
 
+impl TryFrom<String> for InboxStatus {
+    type Error = StoreError;
+
+    fn try_from(text: String) -> StoreResult<Self> {
+        Self::parse(&text)
+    }
+}
+
 impl fmt::Display for InboxStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -131,19 +142,22 @@ pub enum InsertOutcome {
 }
 
 /// An inbox row as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct InboxRow {
     pub id: i64,
     pub source: String,
     pub dedup_key: String,
+    #[sqlx(rename = "received_at")]
     pub received_at_ms: i64,
     pub event_name: Option<String>,
+    #[sqlx(rename = "event_time")]
     pub event_time_ms: Option<i64>,
     pub subject: Option<String>,
     #[serde(skip)]
     pub body: Vec<u8>,
     pub headers: String,
     pub verification: String,
+    #[sqlx(try_from = "String")]
     pub status: InboxStatus,
     pub status_reason: Option<String>,
 }
@@ -180,8 +194,9 @@ impl InboxDepth {
 
 /// A request that failed verification. It is not an event; it is kept so an on-call engineer
 /// can see who is sending what, in a log capped at a fixed number of rows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct RejectedRequest {
+    #[sqlx(rename = "received_at")]
     pub received_at_ms: i64,
     pub source: String,
     pub reason: String,
@@ -192,135 +207,168 @@ pub struct RejectedRequest {
 }
 
 /// The durable store. Every write that a caller acknowledges to the outside world has been
-/// committed when the method returns. The processor's part lives in [`ProcessingStore`].
-#[async_trait]
-pub trait Store: ProcessingStore + DeliveryStore + Send + Sync + fmt::Debug {
-    /// Which backend this is, for logs and metrics ("sqlite" or "postgres").
-    fn backend(&self) -> &'static str;
-
-    /// Applies pending migrations. Safe to call on every start and from several processes.
-    async fn migrate(&self) -> StoreResult<()>;
-
-    /// Is the database reachable right now?
-    async fn ping(&self) -> StoreResult<()>;
-
-    /// Inserts a batch of entries in ONE transaction (group commit) and reports, per entry in
-    /// order, whether it was new or a duplicate of a stored (or earlier in-batch) entry.
-    async fn insert_inbox_batch(
-        &self,
-        entries: &[NewInboxEntry],
-    ) -> StoreResult<Vec<InsertOutcome>>;
-
-    /// Appends rejected requests and trims the log to its newest `cap` rows.
-    async fn record_rejections(&self, rejected: &[RejectedRequest], cap: i64) -> StoreResult<()>;
-
-    async fn inbox_depth(&self) -> StoreResult<InboxDepth>;
-
-    async fn inbox_by_key(&self, source: &str, dedup_key: &str) -> StoreResult<Option<InboxRow>>;
-
-    /// Inbox rows with `id > after_id`, oldest first.
-    async fn inbox_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<InboxRow>>;
-
-    /// The newest rejected requests, newest first.
-    async fn recent_rejections(&self, limit: i64) -> StoreResult<Vec<RejectedRequest>>;
-
-    /// Closes the connection pool, waiting for connections in use.
-    async fn close(&self);
-}
-
-/// Opens the store named by a database URL: `sqlite://PATH` (created if missing) or
-/// `postgres://…`. Does not migrate.
-pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::open(url).await?))
-    } else {
-        Err(StoreError::BadUrl(
-            "expected sqlite://PATH or postgres://USER@HOST/DB".to_string(),
-        ))
-    }
+/// committed when the method returns. Cloning is cheap: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Pool,
 }
 
 /// Rejected bodies are kept only as a short prefix: enough to recognise a sender, not a copy.
 pub const REJECTED_BODY_PREFIX_BYTES: usize = 256;
 
-/// Maps a row of `inbox` to an [`InboxRow`]; the column names and types agree on both backends.
-fn inbox_row<'r, R>(r: &'r R) -> StoreResult<InboxRow>
-where
-    R: sqlx::Row,
-    &'static str: sqlx::ColumnIndex<R>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let status: String = r.try_get("status")?;
-    Ok(InboxRow {
-        id: r.try_get("id")?,
-        source: r.try_get("source")?,
-        dedup_key: r.try_get("dedup_key")?,
-        received_at_ms: r.try_get("received_at")?,
-        event_name: r.try_get("event_name")?,
-        event_time_ms: r.try_get("event_time")?,
-        subject: r.try_get("subject")?,
-        body: r.try_get("body")?,
-        headers: r.try_get("headers")?,
-        verification: r.try_get("verification")?,
-        status: InboxStatus::parse(&status)?,
-        status_reason: r.try_get("status_reason")?,
-    })
-}
-
-fn rejected_request<'r, R>(r: &'r R) -> StoreResult<RejectedRequest>
-where
-    R: sqlx::Row,
-    &'static str: sqlx::ColumnIndex<R>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    Ok(RejectedRequest {
-        received_at_ms: r.try_get("received_at")?,
-        source: r.try_get("source")?,
-        reason: r.try_get("reason")?,
-        detail: r.try_get("detail")?,
-        remote_addr: r.try_get("remote_addr")?,
-        body_prefix: r.try_get("body_prefix")?,
-    })
-}
-
 /// Rows per INSERT statement: 11 parameters each stays far below SQLite's and PostgreSQL's
 /// parameter limits.
 const INSERT_CHUNK: usize = 512;
 
+/// Opens the store named by a database URL: `sqlite://PATH` (created if missing) or
+/// `postgres://…`. Does not migrate.
+pub async fn open(url: &str) -> StoreResult<Arc<Store>> {
+    Ok(Arc::new(Store::open(url).await?))
+}
+
+impl Store {
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        Ok(Self {
+            pool: Pool::open(url).await?,
+        })
+    }
+
+    /// Which backend this is, for logs and metrics ("sqlite" or "postgres").
+    pub fn backend(&self) -> &'static str {
+        self.pool.backend().as_str()
+    }
+
+    /// Applies pending migrations. Safe to call on every start and from several processes.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        self.pool.migrate().await
+    }
+
+    /// Is the database reachable right now?
+    pub async fn ping(&self) -> StoreResult<()> {
+        sql("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the connection pool, waiting for connections in use.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Inserts a batch of entries in ONE transaction (group commit) and reports, per entry in
+    /// order, whether it was new or a duplicate of a stored (or earlier in-batch) entry.
+    pub async fn insert_inbox_batch(
+        &self,
+        entries: &[NewInboxEntry],
+    ) -> StoreResult<Vec<InsertOutcome>> {
+        let mut tx = self.pool.begin_write().await?;
+        let mut outcomes = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(INSERT_CHUNK) {
+            let inserted: Vec<(i64, String, String)> =
+                inbox_insert(chunk).fetch_all(&mut tx).await?;
+            outcomes.extend(insert_outcomes(chunk, inserted));
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Appends rejected requests and trims the log to its newest `cap` rows.
+    pub async fn record_rejections(
+        &self,
+        rejected: &[RejectedRequest],
+        cap: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin_write().await?;
+        for r in rejected {
+            sql("INSERT INTO rejected_requests \
+                 (received_at, source, reason, detail, remote_addr, body_prefix) \
+                 VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(r.received_at_ms)
+            .bind(&r.source)
+            .bind(&r.reason)
+            .bind(&r.detail)
+            .bind(&r.remote_addr)
+            .bind(&r.body_prefix)
+            .execute(&mut tx)
+            .await?;
+        }
+        sql("DELETE FROM rejected_requests \
+             WHERE id <= (SELECT MAX(id) FROM rejected_requests) - $1")
+        .bind(cap)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Rows per status, for `/metrics` and `/readyz`.
+    pub async fn inbox_depth(&self) -> StoreResult<InboxDepth> {
+        let rows: Vec<(String, i64)> =
+            sql("SELECT status, COUNT(*) AS n FROM inbox GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut depth = InboxDepth::default();
+        for (status, n) in rows {
+            depth.set(InboxStatus::parse(&status)?, n);
+        }
+        Ok(depth)
+    }
+
+    pub async fn inbox_by_key(
+        &self,
+        source: &str,
+        dedup_key: &str,
+    ) -> StoreResult<Option<InboxRow>> {
+        sql("SELECT * FROM inbox WHERE source = $1 AND dedup_key = $2")
+            .bind(source)
+            .bind(dedup_key)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Inbox rows with `id > after_id`, oldest first.
+    pub async fn inbox_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<InboxRow>> {
+        sql("SELECT * FROM inbox WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// The newest rejected requests, newest first.
+    pub async fn recent_rejections(&self, limit: i64) -> StoreResult<Vec<RejectedRequest>> {
+        sql("SELECT * FROM rejected_requests ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+    }
+}
+
 /// One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` for a chunk of entries. One
 /// statement per batch instead of one per row is what keeps the group commit short.
-fn inbox_insert<DB>(entries: &[NewInboxEntry]) -> sqlx::QueryBuilder<DB>
-where
-    DB: sqlx::Database,
-    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> Option<i64>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> Vec<u8>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    let mut query = sqlx::QueryBuilder::new(
+fn inbox_insert(entries: &[NewInboxEntry]) -> dialect::Sql {
+    const COLUMNS: usize = 11;
+    let rows: Vec<String> = (0..entries.len())
+        .map(|i| format!("({})", placeholders(1 + i * COLUMNS, COLUMNS)))
+        .collect();
+    let mut query = sql_built(format!(
         "INSERT INTO inbox (source, dedup_key, received_at, event_name, event_time, subject, \
-         body, headers, verification, status, status_reason) ",
-    );
-    query.push_values(entries, |mut row, e| {
-        row.push_bind(e.source.clone())
-            .push_bind(e.dedup_key.clone())
-            .push_bind(e.received_at_ms)
-            .push_bind(e.event_name.clone())
-            .push_bind(e.event_time_ms)
-            .push_bind(e.subject.clone())
-            .push_bind(e.body.clone())
-            .push_bind(e.headers.clone())
-            .push_bind(e.verification.clone())
-            .push_bind(e.status.as_str().to_string())
-            .push_bind(e.status_reason.clone());
-    });
-    query.push(" ON CONFLICT (source, dedup_key) DO NOTHING RETURNING id, source, dedup_key");
+         body, headers, verification, status, status_reason) VALUES {} \
+         ON CONFLICT (source, dedup_key) DO NOTHING RETURNING id, source, dedup_key",
+        rows.join(", ")
+    ));
+    for e in entries {
+        query = query
+            .bind(&e.source)
+            .bind(&e.dedup_key)
+            .bind(e.received_at_ms)
+            .bind(&e.event_name)
+            .bind(e.event_time_ms)
+            .bind(&e.subject)
+            .bind(e.body.as_slice())
+            .bind(&e.headers)
+            .bind(&e.verification)
+            .bind(e.status.as_str())
+            .bind(&e.status_reason);
+    }
     query
 }
 

@@ -2,16 +2,25 @@
 //! (catalog, outbox, audit, inbox status — committed together), and the read side of the
 //! catalog, outbox and audit log.
 //!
-//! The processor owns the transaction: it opens one with [`ProcessingStore::begin_processing`],
-//! calls the small named steps of [`ProcessingTx`] in the order its rules need, and commits.
-//! Dropping the transaction rolls it back. Only SQL lives behind these traits; what to write is
-//! decided by `catalog`, `bus` and `processor`.
+//! The processor owns the transaction: it opens one with [`Store::begin_processing`], calls
+//! the small named steps of [`ProcessingTx`] in the order its rules need, and commits.
+//! Dropping the transaction rolls it back. Only SQL lives here; what to write is decided by
+//! `catalog`, `bus` and `processor`.
+//!
+//! Several processes share the work on PostgreSQL:
+//! * a lane is claimed by a conditional upsert on `processor_lanes` (taken only if absent or
+//!   expired); concurrent claims of one lane serialize on its row and exactly one wins;
+//! * a processing transaction first renews its lease (a fence: if another process took the
+//!   lane over, the renewal matches no row and the transaction is abandoned), then locks the
+//!   inbox row (`SKIP LOCKED`) and the catalog row;
+//! * appending a change event takes the outbox lock first ([`Tx::lock_outbox`]).
 
-use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{InboxRow, InboxStatus, StoreError, StoreResult};
+use super::dialect::{Locking, Tx, sql, sql_built};
+use super::lease::PROCESSOR_LANE;
+use super::{InboxRow, InboxStatus, Store, StoreError, StoreResult};
 use crate::bus::NewChangeEvent;
 use crate::catalog::{EntityKind, EntityRef, StoredEntity, Version};
 
@@ -41,8 +50,9 @@ impl Lane {
 }
 
 /// A pending inbox row with its attempt count.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PendingRow {
+    #[sqlx(flatten)]
     pub row: InboxRow,
     /// Times a worker abandoned this row (crashed or lost its lease while it was the head of
     /// its lane): see `processor.max_attempts`.
@@ -50,14 +60,14 @@ pub struct PendingRow {
 }
 
 /// A pending row's place, for picking lanes to claim.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PendingRef {
     pub id: i64,
     pub subject: Option<String>,
 }
 
 /// An inbox row a replay may take.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ReplayCandidate {
     pub id: i64,
     pub source: String,
@@ -65,10 +75,12 @@ pub struct ReplayCandidate {
 }
 
 /// A live lease, for operators and tests.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct LaneLease {
     pub lane: String,
+    #[sqlx(rename = "lease_owner")]
     pub owner: String,
+    #[sqlx(rename = "lease_until")]
     pub lease_until_ms: i64,
 }
 
@@ -101,194 +113,515 @@ pub struct ChangeEventRow {
     pub event: Value,
 }
 
-/// The processing transaction. Every method runs inside it; nothing is visible to others until
-/// [`ProcessingTx::commit`]; dropping it rolls back.
-#[async_trait]
-pub trait ProcessingTx: Send {
-    /// Extends `owner`'s lease on `lane` to `until_ms`. False when `owner` no longer holds it
-    /// (another worker took it over): the caller must roll back and leave the lane.
-    async fn renew_lease(&mut self, lane: &Lane, owner: &str, until_ms: i64) -> StoreResult<bool>;
+/// The first pending rows of a subject lane, in the order the processor applies events.
+const HEAD_OF_SUBJECT: &str = "SELECT * FROM inbox WHERE status = 'pending' AND subject = $1 \
+     ORDER BY COALESCE(event_time, received_at), dedup_key LIMIT $2";
+const HEAD_OF_ROW: &str = "SELECT * FROM inbox WHERE status = 'pending' AND id = $1";
 
-    /// Locks the inbox row and returns it if it is still pending; `None` if it is not pending
-    /// or (PostgreSQL) another transaction holds it.
-    async fn lock_pending(&mut self, inbox_id: i64) -> StoreResult<Option<InboxRow>>;
-
-    /// The stored entity (tombstones included), locked for this transaction.
-    async fn load_entity(&mut self, entity: EntityRef) -> StoreResult<Option<StoredEntity>>;
-
-    /// Inserts or replaces the entity.
-    async fn save_entity(&mut self, entity: &StoredEntity, now_ms: i64) -> StoreResult<()>;
-
-    /// Appends a change event to the outbox and returns its position, or `None` when an event
-    /// with the same id is already there (nothing written).
-    async fn append_change_event(&mut self, event: &NewChangeEvent) -> StoreResult<Option<i64>>;
-
-    async fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<()>;
-
-    /// Moves the inbox row out of `pending`.
-    async fn finish_inbox(
-        &mut self,
-        inbox_id: i64,
-        status: InboxStatus,
-        reason: Option<&str>,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-
-    /// Deletes `owner`'s lease on `lane` if the lane has no pending row left; true if released.
-    async fn release_if_drained(&mut self, lane: &Lane, owner: &str) -> StoreResult<bool>;
-
-    async fn commit(self: Box<Self>) -> StoreResult<()>;
+/// The lane's first `limit` pending rows, on the pool or inside a transaction.
+async fn lane_head<'c>(
+    on: impl Into<super::dialect::On<'c>>,
+    lane: &Lane,
+    limit: i64,
+) -> StoreResult<Vec<PendingRow>> {
+    match lane {
+        Lane::Subject(subject) => {
+            sql(HEAD_OF_SUBJECT)
+                .bind(subject)
+                .bind(limit)
+                .fetch_all(on)
+                .await
+        }
+        Lane::Row(id) => sql(HEAD_OF_ROW).bind(*id).fetch_all(on).await,
+    }
 }
 
 /// What the processor and the readers of its output need from the store.
-#[async_trait]
-pub trait ProcessingStore: Send + Sync {
+impl Store {
     /// Up to `limit` pending rows with `id > after_id`, oldest first (lane discovery).
-    async fn pending_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<PendingRef>>;
+    pub async fn pending_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<PendingRef>> {
+        sql(
+            "SELECT id, subject FROM inbox WHERE status = 'pending' AND id > $1 \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
 
     /// Lanes whose lease is live at `now_ms`.
-    async fn live_leases(&self, now_ms: i64) -> StoreResult<Vec<LaneLease>>;
+    pub async fn live_leases(&self, now_ms: i64) -> StoreResult<Vec<LaneLease>> {
+        sql("SELECT lane, lease_owner, lease_until FROM processor_lanes WHERE lease_until >= $1")
+            .bind(now_ms)
+            .fetch_all(&self.pool)
+            .await
+    }
 
     /// In ONE transaction: takes each lane that has no live lease for `owner` until
     /// `until_ms`. A lease left behind past its `lease_until` is taken over, and that counts an
-    /// attempt against the lane's head row (its owner crashed or stalled on it); a lane that was
-    /// released has no lease row and is claimed without counting. Returns the lanes won.
-    async fn claim_lanes(
+    /// attempt against the lane's head row (its owner crashed or stalled on it); a lane that
+    /// was released has no lease row and is claimed without counting. Returns the lanes won.
+    pub async fn claim_lanes(
         &self,
         lanes: &[Lane],
         owner: &str,
         now_ms: i64,
         until_ms: i64,
-    ) -> StoreResult<Vec<Lane>>;
+    ) -> StoreResult<Vec<Lane>> {
+        let mut tx = self.pool.begin_write().await?;
+        let mut won = Vec::with_capacity(lanes.len());
+        for lane in lanes {
+            // A lease row left behind expired means its owner died or stalled: take it over
+            // and count an attempt against the lane's head, the row that owner was likely on.
+            // A drained or released lane has no row: claiming it anew counts nothing.
+            let taken_over = PROCESSOR_LANE
+                .take_over(vec![lane.key().into()], owner, now_ms, until_ms)
+                .execute(&mut tx)
+                .await?;
+            if taken_over > 0 {
+                if let Some(head) = lane_head(&mut tx, lane, 1).await?.first() {
+                    sql("UPDATE inbox SET attempts = attempts + 1 WHERE id = $1")
+                        .bind(head.row.id)
+                        .execute(&mut tx)
+                        .await?;
+                }
+                won.push(lane.clone());
+                continue;
+            }
+            let fresh: Option<(String,)> = sql(
+                "INSERT INTO processor_lanes (lane, lease_owner, lease_until, claimed_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (lane) DO NOTHING RETURNING lane",
+            )
+            .bind(lane.key())
+            .bind(owner)
+            .bind(until_ms)
+            .bind(now_ms)
+            .fetch_optional(&mut tx)
+            .await?;
+            if fresh.is_some() {
+                won.push(lane.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(won)
+    }
 
     /// The lane's first `limit` pending rows by (event time, else receive time; dedup key):
     /// the order the processor applies them in.
-    async fn lane_rows(&self, lane: &Lane, limit: i64) -> StoreResult<Vec<PendingRow>>;
+    pub async fn lane_rows(&self, lane: &Lane, limit: i64) -> StoreResult<Vec<PendingRow>> {
+        lane_head(&self.pool, lane, limit).await
+    }
 
     /// Records that applying a pending row failed with `error` (it stays pending): counts an
     /// attempt and keeps the error as the row's `status_reason` for operators.
-    async fn note_failure(&self, inbox_id: i64, error: &str) -> StoreResult<()>;
+    pub async fn note_failure(&self, inbox_id: i64, error: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin_write().await?;
+        sql(
+            "UPDATE inbox SET attempts = attempts + 1, status_reason = $1 \
+             WHERE id = $2 AND status = 'pending'",
+        )
+        .bind(error)
+        .bind(inbox_id)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await
+    }
 
     /// Gives up `owner`'s lease on `lane` (graceful stop, or after an error).
-    async fn release_lane(&self, lane: &Lane, owner: &str) -> StoreResult<()>;
+    pub async fn release_lane(&self, lane: &Lane, owner: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin_write().await?;
+        PROCESSOR_LANE
+            .release(vec![lane.key().into()], owner)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await
+    }
 
-    /// Opens a processing transaction (SQLite: `BEGIN IMMEDIATE`).
-    async fn begin_processing(&self) -> StoreResult<Box<dyn ProcessingTx>>;
+    /// Opens a processing transaction.
+    pub async fn begin_processing(&self) -> StoreResult<ProcessingTx> {
+        Ok(ProcessingTx {
+            tx: self.pool.begin_write().await?,
+        })
+    }
 
     /// A live catalog entity; `None` when absent or deleted (tombstone).
-    async fn catalog_entity(&self, entity: EntityRef) -> StoreResult<Option<StoredEntity>>;
+    pub async fn catalog_entity(&self, entity: EntityRef) -> StoreResult<Option<StoredEntity>> {
+        let row: Option<EntityRecord> =
+            sql("SELECT * FROM catalog_entities WHERE kind = $1 AND id = $2 AND NOT deleted")
+                .bind(entity.kind.as_str())
+                .bind(entity.id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(StoredEntity::try_from).transpose()
+    }
 
     /// Every stored row of a kind, tombstones included, by id (for tests and replays).
-    async fn catalog_rows(&self, kind: EntityKind) -> StoreResult<Vec<StoredEntity>>;
+    pub async fn catalog_rows(&self, kind: EntityKind) -> StoreResult<Vec<StoredEntity>> {
+        let rows: Vec<EntityRecord> =
+            sql("SELECT * FROM catalog_entities WHERE kind = $1 ORDER BY id")
+                .bind(kind.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(StoredEntity::try_from).collect()
+    }
 
     /// Change events with `position > after`, in position order.
-    async fn change_events_after(&self, after: i64, limit: i64)
-    -> StoreResult<Vec<ChangeEventRow>>;
+    pub async fn change_events_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ChangeEventRow>> {
+        let rows: Vec<ChangeEventRecord> =
+            sql("SELECT * FROM change_events WHERE position > $1 ORDER BY position LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(ChangeEventRow::try_from).collect()
+    }
 
     /// Every change event of one subject, by sequence.
-    async fn change_events_for(&self, subject: &str) -> StoreResult<Vec<ChangeEventRow>>;
+    pub async fn change_events_for(&self, subject: &str) -> StoreResult<Vec<ChangeEventRow>> {
+        let rows: Vec<ChangeEventRecord> =
+            sql("SELECT * FROM change_events WHERE subject = $1 ORDER BY sequence")
+                .bind(subject)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(ChangeEventRow::try_from).collect()
+    }
 
     /// The audit rows of one inbox row, oldest first.
-    async fn audit_for_inbox(&self, inbox_id: i64) -> StoreResult<Vec<AuditEntry>>;
+    pub async fn audit_for_inbox(&self, inbox_id: i64) -> StoreResult<Vec<AuditEntry>> {
+        let rows: Vec<AuditRecord> = sql("SELECT * FROM audit_log WHERE inbox_id = $1 ORDER BY id")
+            .bind(inbox_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
 
-    /// Replay: puts the rows received in `[from_ms, to_ms)` that were processed (and, if asked,
-    /// quarantined) back to `pending` with no attempts, in one transaction. Returns how many.
-    /// Processing them again is idempotent: the catalog's versions make a second run a no-op.
-    async fn requeue(
+    /// Replay: puts the rows received in `[from_ms, to_ms)` that were processed (and, if
+    /// asked, quarantined) back to `pending` with no attempts, in one transaction. Returns how
+    /// many. Processing them again is idempotent: the catalog's versions make a second run a
+    /// no-op.
+    pub async fn requeue(
         &self,
         from_ms: i64,
         to_ms: i64,
         include_quarantined: bool,
-    ) -> StoreResult<u64>;
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool.begin_write().await?;
+        let requeued = sql(
+            "UPDATE inbox SET status = 'pending', status_reason = NULL, attempts = 0 \
+             WHERE received_at >= $1 AND received_at < $2 \
+               AND (status = 'processed' OR ($3 AND status = 'quarantined'))",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(include_quarantined)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(requeued)
+    }
 
-    /// Replay, first step: up to `limit` rows with `id > after_id` received in `[from_ms, to_ms)`
-    /// that were processed (and, if asked, quarantined), by id. The caller filters them (source,
-    /// event type) and requeues what it keeps with [`ProcessingStore::requeue_rows`].
-    async fn replay_candidates(
+    /// Replay, first step: up to `limit` rows with `id > after_id` received in
+    /// `[from_ms, to_ms)` that were processed (and, if asked, quarantined), by id. The caller
+    /// filters them (source, event type) and requeues what it keeps with
+    /// [`Store::requeue_rows`].
+    pub async fn replay_candidates(
         &self,
         from_ms: i64,
         to_ms: i64,
         include_quarantined: bool,
         after_id: i64,
         limit: i64,
-    ) -> StoreResult<Vec<ReplayCandidate>>;
+    ) -> StoreResult<Vec<ReplayCandidate>> {
+        sql("SELECT id, source, event_name FROM inbox \
+             WHERE received_at >= $1 AND received_at < $2 AND id > $3 \
+               AND (status = 'processed' OR ($4 AND status = 'quarantined')) \
+             ORDER BY id LIMIT $5")
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(after_id)
+        .bind(include_quarantined)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
 
-    /// Puts these rows back to `pending` with no attempts (only rows processed or quarantined),
-    /// in one transaction. Returns how many.
-    async fn requeue_rows(&self, ids: &[i64]) -> StoreResult<u64>;
+    /// Puts these rows back to `pending` with no attempts (only rows processed or
+    /// quarantined), in one transaction. Returns how many.
+    pub async fn requeue_rows(&self, ids: &[i64]) -> StoreResult<u64> {
+        let mut tx = self.pool.begin_write().await?;
+        let mut requeued = 0;
+        for id in ids {
+            requeued += sql(
+                "UPDATE inbox SET status = 'pending', status_reason = NULL, attempts = 0 \
+                 WHERE id = $1 AND status IN ('processed', 'quarantined')",
+            )
+            .bind(*id)
+            .execute(&mut tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(requeued)
+    }
 
     /// The pending row by id with its attempt count (for tests and operators).
-    async fn pending_row(&self, inbox_id: i64) -> StoreResult<Option<PendingRow>>;
+    pub async fn pending_row(&self, inbox_id: i64) -> StoreResult<Option<PendingRow>> {
+        sql(HEAD_OF_ROW)
+            .bind(inbox_id)
+            .fetch_optional(&self.pool)
+            .await
+    }
 }
 
-/// Maps a `catalog_entities` row; the columns agree on both backends.
-pub(super) fn stored_entity<'r, R>(r: &'r R) -> StoreResult<StoredEntity>
-where
-    R: sqlx::Row,
-    &'static str: sqlx::ColumnIndex<R>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let kind: String = r.try_get("kind")?;
-    let kind = EntityKind::parse(&kind)
-        .ok_or_else(|| StoreError::Other(format!("unknown catalog kind {kind:?}")))?;
-    let state: String = r.try_get("state")?;
-    let state: Map<String, Value> = serde_json::from_str(&state)
-        .map_err(|e| StoreError::Other(format!("catalog state is not a JSON object: {e}")))?;
-    Ok(StoredEntity {
-        entity: EntityRef::new(kind, r.try_get("id")?),
-        state,
-        deleted: r.try_get("deleted")?,
-        version: Version {
-            time_ms: r.try_get("version_time")?,
-            tie: r.try_get("version_tie")?,
-        },
-        sequence: r.try_get("sequence")?,
-    })
+/// The processing transaction. Every method runs inside it; nothing is visible to others until
+/// [`ProcessingTx::commit`]; dropping it rolls back.
+#[derive(Debug)]
+pub struct ProcessingTx {
+    tx: Tx,
 }
 
-pub(super) fn change_event_row<'r, R>(r: &'r R) -> StoreResult<ChangeEventRow>
-where
-    R: sqlx::Row,
-    &'static str: sqlx::ColumnIndex<R>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let event: String = r.try_get("event")?;
-    Ok(ChangeEventRow {
-        position: r.try_get("position")?,
-        id: r.try_get("id")?,
-        subject: r.try_get("subject")?,
-        sequence: r.try_get("sequence")?,
-        r#type: r.try_get("type")?,
-        time_ms: r.try_get("time_ms")?,
-        inbox_id: r.try_get("inbox_id")?,
-        created_at_ms: r.try_get("created_at")?,
-        event: serde_json::from_str(&event)
-            .map_err(|e| StoreError::Other(format!("stored change event is not JSON: {e}")))?,
-    })
+impl ProcessingTx {
+    /// Extends `owner`'s lease on `lane` to `until_ms`. False when `owner` no longer holds it
+    /// (another worker took it over): the caller must roll back and leave the lane.
+    pub async fn renew_lease(
+        &mut self,
+        lane: &Lane,
+        owner: &str,
+        until_ms: i64,
+    ) -> StoreResult<bool> {
+        let renewed = PROCESSOR_LANE
+            .renew(vec![lane.key().into()], owner, until_ms)
+            .execute(&mut self.tx)
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    /// Locks the inbox row and returns it if it is still pending; `None` if it is not pending
+    /// or (PostgreSQL) another transaction holds it.
+    pub async fn lock_pending(&mut self, inbox_id: i64) -> StoreResult<Option<InboxRow>> {
+        let locking = self.tx.locking(Locking::SkipLocked);
+        sql_built(format!("{HEAD_OF_ROW}{locking}"))
+            .bind(inbox_id)
+            .fetch_optional(&mut self.tx)
+            .await
+    }
+
+    /// The stored entity (tombstones included), locked for this transaction.
+    pub async fn load_entity(&mut self, entity: EntityRef) -> StoreResult<Option<StoredEntity>> {
+        let locking = self.tx.locking(Locking::ForUpdate);
+        let row: Option<EntityRecord> = sql_built(format!(
+            "SELECT * FROM catalog_entities WHERE kind = $1 AND id = $2{locking}"
+        ))
+        .bind(entity.kind.as_str())
+        .bind(entity.id)
+        .fetch_optional(&mut self.tx)
+        .await?;
+        row.map(StoredEntity::try_from).transpose()
+    }
+
+    /// Inserts or replaces the entity.
+    pub async fn save_entity(&mut self, entity: &StoredEntity, now_ms: i64) -> StoreResult<()> {
+        sql(
+            "INSERT INTO catalog_entities (kind, id, state, deleted, version_time, version_tie, \
+               sequence, course_id, section_id, user_id, written_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, \
+               deleted = excluded.deleted, version_time = excluded.version_time, \
+               version_tie = excluded.version_tie, sequence = excluded.sequence, \
+               course_id = excluded.course_id, section_id = excluded.section_id, \
+               user_id = excluded.user_id, written_at = excluded.written_at",
+        )
+        .bind(entity.entity.kind.as_str())
+        .bind(entity.entity.id)
+        .bind(state_text(entity))
+        .bind(entity.deleted)
+        .bind(entity.version.time_ms)
+        .bind(&entity.version.tie)
+        .bind(entity.sequence)
+        .bind(entity.course_id())
+        .bind(entity.section_id())
+        .bind(entity.user_id())
+        .bind(now_ms)
+        .execute(&mut self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends a change event to the outbox and returns its position, or `None` when an event
+    /// with the same id is already there (nothing written).
+    pub async fn append_change_event(
+        &mut self,
+        event: &NewChangeEvent,
+    ) -> StoreResult<Option<i64>> {
+        self.tx.lock_outbox().await?;
+        let position: Option<(i64,)> = sql("INSERT INTO change_events \
+             (id, subject, sequence, type, time_ms, inbox_id, created_at, event) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING \
+             RETURNING position")
+        .bind(&event.id)
+        .bind(&event.subject)
+        .bind(event.sequence)
+        .bind(&event.r#type)
+        .bind(event.time_ms)
+        .bind(event.inbox_id)
+        .bind(event.created_at_ms)
+        .bind(&event.event)
+        .fetch_optional(&mut self.tx)
+        .await?;
+        Ok(position.map(|(p,)| p))
+    }
+
+    pub async fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<()> {
+        sql("INSERT INTO audit_log \
+             (at, inbox_id, subject, cause_id, action, change_event_id, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(entry.at_ms)
+        .bind(entry.inbox_id)
+        .bind(&entry.subject)
+        .bind(&entry.cause_id)
+        .bind(&entry.action)
+        .bind(&entry.change_event_id)
+        .bind(entry.detail.to_string())
+        .execute(&mut self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the inbox row out of `pending`.
+    pub async fn finish_inbox(
+        &mut self,
+        inbox_id: i64,
+        status: InboxStatus,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sql(
+            "UPDATE inbox SET status = $1, status_reason = $2, processed_at = $3 \
+             WHERE id = $4 AND status = 'pending'",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(now_ms)
+        .bind(inbox_id)
+        .execute(&mut self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes `owner`'s lease on `lane` if the lane has no pending row left; true if
+    /// released.
+    pub async fn release_if_drained(&mut self, lane: &Lane, owner: &str) -> StoreResult<bool> {
+        if !lane_head(&mut self.tx, lane, 1).await?.is_empty() {
+            return Ok(false);
+        }
+        PROCESSOR_LANE
+            .release(vec![lane.key().into()], owner)
+            .execute(&mut self.tx)
+            .await?;
+        Ok(true)
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await
+    }
 }
 
-pub(super) fn audit_entry<'r, R>(r: &'r R) -> StoreResult<AuditEntry>
-where
-    R: sqlx::Row,
-    &'static str: sqlx::ColumnIndex<R>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let detail: String = r.try_get("detail")?;
-    Ok(AuditEntry {
-        at_ms: r.try_get("at")?,
-        inbox_id: r.try_get("inbox_id")?,
-        subject: r.try_get("subject")?,
-        cause_id: r.try_get("cause_id")?,
-        action: r.try_get("action")?,
-        change_event_id: r.try_get("change_event_id")?,
-        detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),
-    })
+/// A `catalog_entities` row as stored.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct EntityRecord {
+    kind: String,
+    id: i64,
+    state: String,
+    deleted: bool,
+    version_time: i64,
+    version_tie: String,
+    sequence: i64,
 }
 
-pub(super) fn state_text(entity: &StoredEntity) -> String {
+impl TryFrom<EntityRecord> for StoredEntity {
+    type Error = StoreError;
+
+    fn try_from(r: EntityRecord) -> StoreResult<Self> {
+        let kind = EntityKind::parse(&r.kind)
+            .ok_or_else(|| StoreError::Other(format!("unknown catalog kind {:?}", r.kind)))?;
+        let state: Map<String, Value> = serde_json::from_str(&r.state)
+            .map_err(|e| StoreError::Other(format!("catalog state is not a JSON object: {e}")))?;
+        Ok(StoredEntity {
+            entity: EntityRef::new(kind, r.id),
+            state,
+            deleted: r.deleted,
+            version: Version {
+                time_ms: r.version_time,
+                tie: r.version_tie,
+            },
+            sequence: r.sequence,
+        })
+    }
+}
+
+/// A `change_events` row as stored.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct ChangeEventRecord {
+    position: i64,
+    id: String,
+    subject: String,
+    sequence: i64,
+    r#type: String,
+    time_ms: i64,
+    inbox_id: i64,
+    created_at: i64,
+    event: String,
+}
+
+impl TryFrom<ChangeEventRecord> for ChangeEventRow {
+    type Error = StoreError;
+
+    fn try_from(r: ChangeEventRecord) -> StoreResult<Self> {
+        Ok(ChangeEventRow {
+            position: r.position,
+            id: r.id,
+            subject: r.subject,
+            sequence: r.sequence,
+            r#type: r.r#type,
+            time_ms: r.time_ms,
+            inbox_id: r.inbox_id,
+            created_at_ms: r.created_at,
+            event: serde_json::from_str(&r.event)
+                .map_err(|e| StoreError::Other(format!("stored change event is not JSON: {e}")))?,
+        })
+    }
+}
+
+/// An `audit_log` row as stored.
+#[derive(Debug, sqlx::FromRow)]
+struct AuditRecord {
+    at: i64,
+    inbox_id: Option<i64>,
+    subject: Option<String>,
+    cause_id: Option<String>,
+    action: String,
+    change_event_id: Option<String>,
+    detail: String,
+}
+
+impl From<AuditRecord> for AuditEntry {
+    fn from(r: AuditRecord) -> Self {
+        AuditEntry {
+            at_ms: r.at,
+            inbox_id: r.inbox_id,
+            subject: r.subject,
+            cause_id: r.cause_id,
+            action: r.action,
+            change_event_id: r.change_event_id,
+            detail: serde_json::from_str(&r.detail).unwrap_or(Value::String(r.detail)),
+        }
+    }
+}
+
+fn state_text(entity: &StoredEntity) -> String {
     Value::Object(entity.state.clone()).to_string()
 }

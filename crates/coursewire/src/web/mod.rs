@@ -21,7 +21,7 @@ use crate::store::Store;
 /// What handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
     pub canvas: Arc<CanvasIngest>,
     pub max_body_bytes: usize,

@@ -167,7 +167,7 @@ impl TestDb {
         }
     }
 
-    pub async fn store(&self) -> Arc<dyn Store> {
+    pub async fn store(&self) -> Arc<Store> {
         let store = store::open(&self.url).await.expect("open store");
         store.migrate().await.expect("migrate");
         store

@@ -136,7 +136,7 @@ const STATUS_LANES: i64 = 100;
 /// event not delivered yet), its failing subjects (lanes) and how many dead letters it has.
 /// What an operator reads to answer "why did system X not get that change?".
 pub async fn status(
-    store: &dyn Store,
+    store: &Store,
     name: &str,
     now_ms: i64,
 ) -> Result<serde_json::Value, AdminError> {
@@ -174,7 +174,7 @@ pub async fn status(
 
 /// Adds a subscription.
 pub async fn add(
-    store: &dyn Store,
+    store: &Store,
     request: AddRequest,
     default_schedule_ms: &[u64],
     now_ms: i64,

@@ -14,7 +14,7 @@
 //!   itself. A lane that has caught up is deleted and its subject returns to the pump.
 //! * **Durability**: the cursor never passes an event in flight, and a lane's attempt row is
 //!   committed before its request goes out and its answer with the lane's move
-//!   ([`crate::store::DeliveryStore`]). A killed process sends the unacknowledged events
+//!   ([`crate::store::Store`]). A killed process sends the unacknowledged events
 //!   again with the same `webhook-id`. Writes go through one group-commit writer
 //!   ([`writer`]), so many pumps and lanes share a transaction.
 //! * **Failures**: an exhausted event blocks its lane (`block`) or is dead-lettered and
@@ -123,7 +123,7 @@ impl Permits {
 /// The deliverer of one process.
 #[derive(Debug)]
 pub struct Delivery {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     settings: Settings,
@@ -184,7 +184,7 @@ struct Look {
 
 impl Delivery {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         settings: Settings,
@@ -671,15 +671,24 @@ impl Delivery {
                 ..
             } => (status.map(i64::from), Some(error.clone()), *gone),
         };
+        // The endpoint is disabled at once when it says it is gone, or once it has failed for
+        // longer than `disable_after`.
+        let failing_since_before =
+            now.saturating_sub(self.settings.disable_after.as_millis() as i64);
+        let disable_reason = if gone {
+            "the endpoint answered 410 Gone".to_owned()
+        } else {
+            format!("failing since before {failing_since_before} (disable window passed)")
+        };
         AttemptEnd {
             attempt_id,
             finished_at_ms: now,
             status,
             error,
             lane,
-            disable_if_failing_since_before_ms: now
-                .saturating_sub(self.settings.disable_after.as_millis() as i64),
-            disable_now: gone.then(|| "the endpoint answered 410 Gone".to_owned()),
+            disable_if_failing_since_before_ms: failing_since_before,
+            disable_now: gone,
+            disable_reason,
             release,
             clear_failing,
         }

@@ -30,7 +30,7 @@ pub struct DeliveryWriter {
 }
 
 impl DeliveryWriter {
-    pub fn spawn(store: Arc<dyn Store>) -> Self {
+    pub fn spawn(store: Arc<Store>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(run(store, queue));
         Self { jobs }
@@ -56,7 +56,7 @@ impl DeliveryWriter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
+async fn run(store: Arc<Store>, mut queue: mpsc::Receiver<Job>) {
     let mut ops = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.recv().await {
@@ -99,7 +99,7 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
 }
 
 /// One write in a transaction of its own, tried a few times.
-async fn write_alone(store: &dyn Store, op: DeliveryOp) -> StoreResult<DeliveryOpResult> {
+async fn write_alone(store: &Store, op: DeliveryOp) -> StoreResult<DeliveryOpResult> {
     let ops = [op];
     let mut tries = 0;
     loop {
