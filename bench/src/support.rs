@@ -113,9 +113,14 @@ pub async fn start_service(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(coursewire::app::serve(config, listener, async move {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(coursewire::app::serve(
+        config,
+        std::sync::Arc::new(coursewire::clock::SystemClock),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     let client = coursewire::app::http_client()?;
     for _ in 0..500 {
         if let Ok(r) = client.get(format!("http://{addr}/readyz")).send().await

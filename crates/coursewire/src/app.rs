@@ -14,12 +14,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::delivery::{self, Delivery};
 use crate::bus::nats::NatsSink;
-use crate::clock::SystemClock;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::ingest::{CanvasIngest, InboxWriter, IngestSettings};
 use crate::metrics::Metrics;
 use crate::processor::{self, Processor};
 use crate::store;
+use crate::tasks::Tasks;
 use crate::web::{self, AppState};
 
 /// A reqwest client builder with the TLS provider installed and a user agent naming us.
@@ -33,24 +34,36 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
         .context("cannot build the HTTP client")
 }
 
-/// Runs the service until `shutdown` resolves. In-flight requests get
-/// `server.shutdown_grace_seconds` to finish; every accepted event is committed before return.
+/// Runs the service until `shutdown` resolves, on `clock` (the wall clock in production, a
+/// simulated one in tests and the demo: every lease, retry and schedule reads it). In-flight
+/// requests get `server.shutdown_grace_seconds` to finish; every accepted event is committed
+/// before return.
 pub async fn serve(
     config: Config,
+    clock: Arc<dyn Clock>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // One pool for the whole process: every part below shares it.
     let store = store::open(config.database.url.expose())
         .await
         .with_context(|| format!("cannot open the store at {}", config.database.url))?;
     store.migrate().await.context("migrations failed")?;
     let metrics = Arc::new(Metrics::new());
+    let stopping = CancellationToken::new();
+    let mut tasks = Tasks::new(stopping.clone());
+
     let (writer, writer_task) = InboxWriter::spawn(
         store.clone(),
         metrics.clone(),
         config.ingest.max_batch,
         config.ingest.rejected_log_rows,
     );
+    tasks.spawn("inbox writer", async move {
+        if let Err(err) = writer_task.await {
+            tracing::error!(error = %err, "inbox writer ended abnormally");
+        }
+    });
     let verifier = Verifier::new(
         JwksSource::Url {
             url: config.canvas.jwks_url.clone(),
@@ -63,53 +76,57 @@ pub async fn serve(
         verifier,
         writer,
         metrics.clone(),
+        clock.clone(),
         IngestSettings {
             allow_unsigned: config.canvas.allow_unsigned,
         },
     );
-    let stopping = CancellationToken::new();
     let mut appended = None;
-    let processor_task = config.processor.enabled.then(|| {
+    if config.processor.enabled {
         let processor = Processor::new(
             store.clone(),
-            Arc::new(SystemClock),
+            clock.clone(),
             metrics.clone(),
             processor::Settings::from(&config.processor),
         )
         .wake_on(canvas.writer().committed());
         appended = Some(processor.appended());
-        tokio::spawn(Arc::new(processor).run(stopping.child_token()))
-    });
-    let delivery_task = if config.delivery.enabled {
+        tasks.spawn("processor", Arc::new(processor).run(stopping.child_token()));
+    }
+    if config.delivery.enabled {
         let mut delivery = Delivery::new(
             store.clone(),
-            Arc::new(SystemClock),
+            clock.clone(),
             metrics.clone(),
             delivery::Settings::from(&config.delivery),
         )?;
         if let Some(appended) = appended {
             delivery = delivery.wake_on(appended);
         }
-        Some(tokio::spawn(Arc::new(delivery).run(stopping.child_token())))
+        tasks.spawn("delivery", Arc::new(delivery).run(stopping.child_token()));
+    }
+    if !config.nats.url.is_empty() {
+        let sink = NatsSink::new(store.clone(), metrics.clone(), config.nats.clone());
+        tasks.spawn("NATS sink", sink.run(stopping.child_token()));
+    }
+    // The reconciler reads Canvas back and repairs lost Live Events through the inbox.
+    let canvas_api = if config.reconcile.enabled {
+        Some(crate::reconcile::spawn(
+            &config,
+            store.clone(),
+            clock.clone(),
+            clock.clone(),
+            &mut tasks,
+            &stopping,
+        )?)
     } else {
         None
-    };
-    let nats_task = (!config.nats.url.is_empty()).then(|| {
-        let sink = NatsSink::new(store.clone(), metrics.clone(), config.nats.clone());
-        tokio::spawn(sink.run(stopping.child_token()))
-    });
-    // The reconciler reads Canvas back and repairs lost Live Events through the inbox.
-    let (reconcile_task, canvas_api) = if config.reconcile.enabled {
-        let clock = Arc::new(SystemClock);
-        let (task, client) =
-            crate::reconcile::spawn(&config, clock.clone(), clock, stopping.child_token()).await?;
-        (Some(task), Some(client))
-    } else {
-        (None, None)
     };
     let state = AppState {
         store: store.clone(),
         metrics,
+        clock,
+        tasks: tasks.health(),
         canvas: Arc::new(canvas),
         max_body_bytes: config.ingest.max_body_bytes,
         api_token: config.api.token.clone(),
@@ -135,22 +152,11 @@ pub async fn serve(
             tracing::warn!(?grace, "in-flight requests did not finish within the grace period");
         }
     }
-    // The router (and with it every writer handle) is gone: the writer drains and stops.
-    writer_task.await.context("inbox writer panicked")?;
-    // The processor saw the same cancellation; each worker finishes its current event.
+    // The router (and with it every writer handle) is gone: the inbox writer drains and stops
+    // (it was started first, so it is waited for first); every other task saw the same
+    // cancellation and finishes what it holds.
     stopping.cancel();
-    if let Some(task) = processor_task {
-        task.await.context("processor panicked")?;
-    }
-    if let Some(task) = delivery_task {
-        task.await.context("delivery panicked")?;
-    }
-    if let Some(task) = nats_task {
-        task.await.context("NATS sink panicked")?;
-    }
-    if let Some(task) = reconcile_task {
-        task.await.context("reconciler panicked")?;
-    }
+    tasks.join().await?;
     store.close().await;
     tracing::info!("coursewire stopped");
     Ok(())

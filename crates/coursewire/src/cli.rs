@@ -39,37 +39,7 @@ pub enum Command {
     },
     /// Re-run a time window: process its inbox events again (--reprocess; idempotent), or
     /// re-deliver its change events to one subscription with the same ids (--subscription).
-    #[command(group(clap::ArgGroup::new("target").required(true).args(["reprocess", "subscription"])))]
-    Replay {
-        /// Start of the window (RFC 3339, e.g. 2026-09-01T00:00:00Z): time received for inbox
-        /// rows, time created for change events.
-        #[arg(long)]
-        from: chrono::DateTime<chrono::Utc>,
-        /// End of the window (exclusive); default now.
-        #[arg(long)]
-        to: Option<chrono::DateTime<chrono::Utc>>,
-        /// Only events from this source: canvas, panopto or reconcile.
-        #[arg(long)]
-        source: Option<String>,
-        /// Only these types (comma-separated globs): Live Event names such as `enrollment_*`
-        /// with --reprocess, change event types such as `edu.canvas.enrollment.*` with
-        /// --subscription.
-        #[arg(long, value_delimiter = ',')]
-        types: Vec<String>,
-        /// Process the window's inbox events again (the catalog ends the same; a change event
-        /// only where state really differs).
-        #[arg(long)]
-        reprocess: bool,
-        /// Re-deliver the window's change events to this subscription, with the same ids.
-        #[arg(long, value_name = "NAME")]
-        subscription: Option<String>,
-        /// Count what would be replayed; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// With --reprocess: also retry events that were quarantined (after a fix).
-        #[arg(long)]
-        include_quarantined: bool,
-    },
+    Replay(ReplayArgs),
     /// Manage push subscriptions: change events POSTed to a URL as signed Standard Webhooks.
     Subscriptions {
         #[command(subcommand)]
@@ -144,4 +114,38 @@ pub enum SubscriptionsAction {
     Remove { name: String },
     /// Retry exhausted and dead-lettered events, and re-enable a disabled endpoint.
     Retry { name: String },
+}
+
+/// `coursewire replay`'s arguments.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["reprocess", "subscription"])))]
+pub struct ReplayArgs {
+    /// Start of the window (RFC 3339, e.g. 2026-09-01T00:00:00Z): time received for inbox
+    /// rows, time created for change events.
+    #[arg(long)]
+    pub from: chrono::DateTime<chrono::Utc>,
+    /// End of the window (exclusive); default now.
+    #[arg(long)]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only events from this source: canvas, panopto or reconcile.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only these types (comma-separated globs): Live Event names such as `enrollment_*`
+    /// with --reprocess, change event types such as `edu.canvas.enrollment.*` with
+    /// --subscription.
+    #[arg(long, value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// Process the window's inbox events again (the catalog ends the same; a change event
+    /// only where state really differs).
+    #[arg(long)]
+    pub reprocess: bool,
+    /// Re-deliver the window's change events to this subscription, with the same ids.
+    #[arg(long, value_name = "NAME")]
+    pub subscription: Option<String>,
+    /// Count what would be replayed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --reprocess: also retry events that were quarantined (after a fix).
+    #[arg(long)]
+    pub include_quarantined: bool,
 }

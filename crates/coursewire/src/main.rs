@@ -2,26 +2,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
-use coursewire::cli::{Cli, Command, ConfigAction};
-use coursewire::config::{Config, DEFAULT_FILE};
-use coursewire::{app, decode, store};
-
-/// `println!` that does not panic when the reader went away (`coursewire verify | head`): the
-/// output is cut short, so the process stops with the status a shell gives a SIGPIPE death.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(err) = writeln!(std::io::stdout().lock(), $($arg)*) {
-            if err.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(141);
-            }
-            eprintln!("coursewire: cannot write to stdout: {err}");
-            std::process::exit(1);
-        }
-    }};
-}
+use coursewire::cli::{Cli, Command};
+use coursewire::commands;
+use coursewire::config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,144 +25,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// Loads the config, installs tracing (at the config's filter, or `quiet` for commands whose
+/// output is a report) and runs the subcommand.
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let file = cli.config.as_deref();
+    let load = |quiet: Option<&str>| -> anyhow::Result<Config> {
+        let config = Config::load(file)?;
+        init_tracing(quiet.unwrap_or(&config.log.filter));
+        Ok(config)
+    };
     match cli.command {
-        Command::Config {
-            action: ConfigAction::PrintDefault,
-        } => {
-            print!("{DEFAULT_FILE}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Config {
-            action: ConfigAction::Show,
-        } => {
-            let config = Config::load(cli.config.as_deref())?;
-            say!("{config:#?}");
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Config { action } => commands::config::run(action, file),
         Command::Decode { files, jwks } => {
-            let mut out = std::io::stdout().lock();
-            let mut err = std::io::stderr();
-            match decode::run(&files, jwks.as_deref(), &mut out, &mut err).await {
-                Ok(()) => Ok(ExitCode::SUCCESS),
-                Err(_) => Ok(ExitCode::FAILURE),
-            }
+            Ok(commands::decode::command(&files, jwks.as_deref()).await)
         }
         Command::Reconcile { course } => {
-            let config = Config::load(cli.config.as_deref())?;
-            init_tracing("warn");
-            let report = coursewire::reconcile::run_on_demand(&config, course).await?;
-            say!("{}", serde_json::to_string(&report)?);
-            Ok(if report.errors.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            })
+            commands::reconcile::run(&load(Some("warn"))?, course).await
         }
-        Command::Verify => {
-            // Exit code 2 for every error, so "divergent" (1) is never confused with "broken".
-            let report = match Config::load(cli.config.as_deref()) {
-                Ok(config) => {
-                    init_tracing("warn");
-                    coursewire::reconcile::verify(&config).await
-                }
-                Err(err) => Err(err),
-            };
-            match report {
-                Ok(report) => {
-                    say!("{}", serde_json::to_string(&report)?);
-                    Ok(ExitCode::from(if !report.errors.is_empty() {
-                        2
-                    } else if report.divergence_count() > 0 {
-                        1
-                    } else {
-                        0
-                    }))
-                }
-                Err(err) => {
-                    eprintln!("coursewire verify: {err:#}");
-                    Ok(ExitCode::from(2))
-                }
-            }
-        }
-        Command::Demo(args) => {
-            let json_file = args.json_summary.clone();
-            let summary = coursewire::demo::run(args, |summary| {
-                say!("{}", summary.table());
-                if let Some(path) = json_file {
-                    let json = serde_json::to_string_pretty(summary)?;
-                    std::fs::write(&path, json + "\n")
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                }
-                Ok(())
-            })
-            .await?;
-            Ok(if summary.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        Command::Verify => commands::reconcile::verify(load(Some("warn"))).await,
+        Command::Demo(args) => commands::demo::run(args).await,
         Command::Sim(args) => {
             init_tracing("info");
             sim::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay {
-            from,
-            to,
-            source,
-            types,
-            reprocess,
-            subscription,
-            dry_run,
-            include_quarantined,
-        } => {
-            use coursewire::processor::replay::{self, ReplayRequest, Target};
-            let config = Config::load(cli.config.as_deref())?;
-            init_tracing(&config.log.filter);
-            let target = match (reprocess, subscription) {
-                (_, Some(name)) => Target::Subscription(name),
-                _ => Target::Reprocess,
-            };
-            let request = ReplayRequest {
-                from,
-                to: to.unwrap_or_else(chrono::Utc::now),
-                source,
-                types,
-                target,
-                dry_run,
-                include_quarantined,
-            };
-            let report = replay::run(&config, &request).await?;
-            say!("{}", serde_json::to_string(&report)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Replay(args) => commands::replay::run(&load(None)?, args).await,
         Command::Subscriptions { action } => {
-            let config = Config::load(cli.config.as_deref())?;
-            init_tracing("warn");
-            let out = coursewire::bus::delivery::admin::command(&config, action).await?;
-            say!("{out}");
-            Ok(ExitCode::SUCCESS)
+            commands::subscriptions::run(&load(Some("warn"))?, action).await
         }
-        Command::Migrate => {
-            let config = Config::load(cli.config.as_deref())?;
-            init_tracing(&config.log.filter);
-            let store = store::open(config.database.url.expose()).await?;
-            store.migrate().await?;
-            store.close().await;
-            say!("migrations applied to {}", config.database.url);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Serve => {
-            let config = Config::load(cli.config.as_deref())?;
-            init_tracing(&config.log.filter);
-            let listener = tokio::net::TcpListener::bind(config.server.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-            app::serve(config, listener, app::shutdown_signal()).await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Migrate => commands::migrate::run(&load(None)?).await,
+        Command::Serve => commands::serve::run(load(None)?).await,
     }
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +15,9 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use common::{Backend, TestApp, TestDb};
+use coursewire::clock::{Clock, SystemClock};
 use coursewire::config::Secret;
+use coursewire::store::Lane;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "delivery-token";
@@ -186,7 +188,15 @@ fn user_event(id: i64, second: i64) -> Value {
 }
 
 async fn spawn_app(db: TestDb, adjust: impl FnOnce(&mut coursewire::config::Config)) -> TestApp {
-    TestApp::spawn_with(db, "http://127.0.0.1:9/jwks", |c| {
+    spawn_app_on(db, Arc::new(SystemClock), adjust).await
+}
+
+async fn spawn_app_on(
+    db: TestDb,
+    clock: Arc<dyn Clock>,
+    adjust: impl FnOnce(&mut coursewire::config::Config),
+) -> TestApp {
+    TestApp::spawn_on_clock(db, "http://127.0.0.1:9/jwks", clock, |c| {
         c.canvas.allow_unsigned = true;
         c.api.token = Secret::new(TOKEN);
         c.processor.idle_poll_ms = 20;
@@ -194,6 +204,22 @@ async fn spawn_app(db: TestDb, adjust: impl FnOnce(&mut coursewire::config::Conf
         adjust(c);
     })
     .await
+}
+
+/// A clock that only moves when the test steps it.
+#[derive(Debug)]
+struct SteppedClock(AtomicI64);
+
+impl SteppedClock {
+    fn step(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for SteppedClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 async fn subscribe(app: &TestApp, body: Value) -> Value {
@@ -363,6 +389,7 @@ both_backends!(
     a_flood_to_a_slow_subscriber_does_not_starve_retries,
     type_globs_filter_what_a_subscriber_gets,
     replay_redelivers_a_window_with_the_same_ids,
+    a_paused_clock_holds_retry_timers_and_leases_until_stepped,
 );
 
 /// `coursewire replay --subscription NAME` sends a window's change events to one subscriber
@@ -1387,4 +1414,61 @@ mod property {
             runtime.block_on(run_case(posts, pattern, pause_at));
         }
     }
+}
+
+/// `serve` on an injected clock that stands still: a failed delivery is not retried, and a lane
+/// lease left by a vanished process is not taken over, however long the test waits, until the
+/// test steps the clock; then both happen.
+async fn a_paused_clock_holds_retry_timers_and_leases_until_stepped(db: TestDb) {
+    let clock = Arc::new(SteppedClock(AtomicI64::new(1_788_000_000_000)));
+    let store = db.store().await;
+    let now = clock.now_ms();
+    let vanished = [Lane::Subject("user/2".into())];
+    let held = store.claim_lanes(&vanished, "vanished", now, now + 30_000);
+    assert_eq!(
+        held.await.unwrap(),
+        vanished,
+        "a vanished process holds user/2"
+    );
+    let receiver = Receiver::start(503, Duration::ZERO).await;
+    let app = spawn_app_on(db, clock.clone(), |_| {}).await;
+    subscribe(
+        &app,
+        json!({"name": "paused", "url": receiver.url, "retry_schedule_ms": [100, 100, 100]}),
+    )
+    .await;
+    post_users(&app, &[1, 2], 1).await;
+    eventually("the first attempt", Duration::from_secs(20), || async {
+        !receiver.all().is_empty()
+    })
+    .await;
+
+    // On a running clock user/1 would be retried every 100 ms and user/2 processed at once.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        receiver.all().len(),
+        1,
+        "no retry while the clock stands still"
+    );
+    assert_eq!(
+        store.inbox_depth().await.unwrap().pending,
+        1,
+        "user/2 waits"
+    );
+
+    receiver.set_status(200);
+    clock.step(Duration::from_secs(1));
+    receiver.wait_accepted(1, Duration::from_secs(20)).await;
+    assert_eq!(receiver.accepted()[0].event()["subject"], "user/1");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        store.inbox_depth().await.unwrap().pending,
+        1,
+        "the vanished process's lease still runs"
+    );
+
+    clock.step(Duration::from_secs(30));
+    receiver.wait_accepted(2, Duration::from_secs(20)).await;
+    assert_eq!(receiver.accepted()[1].event()["subject"], "user/2");
+    app.stop().await.unwrap();
 }

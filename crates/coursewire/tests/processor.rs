@@ -177,6 +177,7 @@ both_backends!(
     deleted_workflow_state_removes_the_entity,
     older_events_never_overwrite_newer_state,
     bad_rows_are_quarantined_with_a_reason,
+    a_row_of_an_unknown_source_is_quarantined_not_read_as_canvas,
     poison_row_is_quarantined_after_max_attempts,
     failing_row_is_quarantined_with_its_last_error,
     a_failing_row_does_not_hold_up_its_batch,
@@ -464,6 +465,46 @@ async fn bad_rows_are_quarantined_with_a_reason(db: TestDb) {
     assert_eq!(
         store.audit_for_inbox(ids[0]).await.unwrap()[0].action,
         "inbox.quarantined"
+    );
+    assert!(check_outbox(&store).await.is_empty());
+}
+
+/// The decoder is chosen by the row's source: a perfectly good Canvas body that arrived under
+/// a source nothing decodes yet is kept, quarantined with the reason, and touches no catalog.
+async fn a_row_of_an_unknown_source_is_quarantined_not_read_as_canvas(db: TestDb) {
+    let store = db.store().await;
+    let clock = TestClock::new();
+    let course = event(
+        EntityKind::Course,
+        565,
+        0,
+        "m1",
+        json!({"name": "Biology 101"}),
+    );
+    let mut foreign = entry(&course);
+    foreign.source = "moodle".into();
+    store.insert_inbox_batch(&[foreign]).await.unwrap();
+    processor(&store, &clock).drain().await.unwrap();
+    let row = store
+        .inbox_by_key("moodle", &entry(&course).dedup_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, InboxStatus::Quarantined);
+    assert!(
+        row.status_reason
+            .as_deref()
+            .unwrap()
+            .contains("no decoder for source \"moodle\""),
+        "{:?}",
+        row.status_reason
+    );
+    assert!(
+        store
+            .catalog_rows(EntityKind::Course)
+            .await
+            .unwrap()
+            .is_empty()
     );
     assert!(check_outbox(&store).await.is_empty());
 }

@@ -7,11 +7,13 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use canvas::client::{Enrollment, UserStub};
 use common::{Backend, TestDb};
 use coursewire::catalog::{self, EntityKind, EntityRef, StoredEntity, Version};
+use coursewire::clock::SystemClock;
 use coursewire::config::{Config, DatabaseUrl};
 use coursewire::reconcile::{CanvasCourse, Difference, ReadContext, compare, synthesize};
 use coursewire::store::Store;
@@ -64,9 +66,14 @@ impl Service {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(coursewire::app::serve(config, listener, async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(coursewire::app::serve(
+            config,
+            Arc::new(SystemClock),
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         let client = reqwest::Client::new();
         for _ in 0..300 {
             if client.get(format!("{base}/healthz")).send().await.is_ok() {

@@ -24,6 +24,7 @@
 
 pub mod delivery;
 pub mod nats;
+pub mod pull;
 
 use canvas::CloudEvent;
 use canvas::live_events::cloud_event::{DATA_CONTENT_TYPE, SPEC_VERSION};

@@ -25,6 +25,7 @@ use crate::config::{Config, DatabaseUrl, OutageWindow, Secret};
 use crate::reconcile::{self, Mode, Reconciler};
 use crate::store::Store;
 use crate::store::{self, InboxStatus};
+use crate::tasks::Tasks;
 
 /// The naive crawl's own token, so its requests are counted apart from ours.
 const NAIVE_TOKEN: &str = "demo-naive-nightly-crawl";
@@ -217,7 +218,12 @@ impl Stage {
 
         let (listener, service_base) = bind().await?;
         let (service_stop, stopped) = stop_signal();
-        let service = tokio::spawn(crate::app::serve(config.clone(), listener, stopped));
+        let service = tokio::spawn(crate::app::serve(
+            config.clone(),
+            Arc::new(SystemClock),
+            listener,
+            stopped,
+        ));
         wait_healthy(&service_base).await?;
         sim.subscribe(&format!("{service_base}/hooks/canvas"), true);
         let canvas_clock: Arc<dyn Clock> = Arc::new(CanvasTime(sim.clock()));
@@ -408,13 +414,15 @@ pub async fn run(
         seconds: loaded.elapsed().as_secs_f64(),
     };
     let cancel = CancellationToken::new();
-    let (reconcile_task, canvas) = reconcile::spawn(
+    let mut reconciling = Tasks::new(cancel.clone());
+    let canvas = reconcile::spawn(
         &stage.config,
+        stage.store.clone(),
         stage.canvas_clock.clone(),
         Arc::new(SystemClock),
-        cancel.child_token(),
-    )
-    .await?;
+        &mut reconciling,
+        &cancel,
+    )?;
 
     // ---- the simulated days
     let clock = stage.sim.clock();
@@ -468,7 +476,7 @@ pub async fn run(
     let settle_limit = Duration::from_secs(180);
     stage.caught_up(settle_limit).await?;
     cancel.cancel();
-    let _ = reconcile_task.await;
+    reconciling.join().await?;
 
     // ---- the final reconcile, then verify
     eprintln!("  final reconcile and verify…");

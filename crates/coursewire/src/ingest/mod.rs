@@ -20,6 +20,7 @@ use canvas::signature::{Verifier, VerifyError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::{
     InboxStatus, InsertOutcome, NewInboxEntry, REJECTED_BODY_PREFIX_BYTES, RejectedRequest,
@@ -92,6 +93,7 @@ pub struct CanvasIngest {
     verifier: Verifier,
     writer: InboxWriter,
     metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
     settings: IngestSettings,
 }
 
@@ -106,12 +108,14 @@ impl CanvasIngest {
         verifier: Verifier,
         writer: InboxWriter,
         metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
         settings: IngestSettings,
     ) -> Self {
         Self {
             verifier,
             writer,
             metrics,
+            clock,
             settings,
         }
     }
@@ -140,8 +144,12 @@ impl CanvasIngest {
             HookOutcome::Rejected { reason, detail } => {
                 self.metrics.rejected(reason);
                 tracing::warn!(reason, detail, remote = ?request.remote_addr, "Canvas event rejected");
-                self.writer
-                    .log_rejection(rejected_request(&request, reason, detail));
+                self.writer.log_rejection(rejected_request(
+                    &request,
+                    reason,
+                    detail,
+                    self.clock.now_ms(),
+                ));
             }
             HookOutcome::Unavailable { detail } => {
                 self.metrics.rejected("unavailable");
@@ -167,6 +175,7 @@ impl CanvasIngest {
             &request,
             "too_large",
             &format!("body over {limit} bytes"),
+            self.clock.now_ms(),
         ));
     }
 
@@ -203,7 +212,7 @@ impl CanvasIngest {
         let decoded = admitted
             .payload
             .and_then(|value| live_events::decode_value(&value).map_err(|e| e.to_string()));
-        let entry = inbox_entry(request, admitted.verification, decoded);
+        let entry = inbox_entry(request, admitted.verification, decoded, self.clock.now_ms());
         let quarantine_reason = entry.status_reason.clone();
         match self.writer.submit(entry).await {
             Ok(InsertOutcome::Inserted { id }) => match quarantine_reason {
@@ -230,8 +239,8 @@ fn inbox_entry(
     request: &HookRequest<'_>,
     verification: String,
     decoded: Result<Vec<DecodedEvent>, String>,
+    received_at_ms: i64,
 ) -> NewInboxEntry {
-    let received_at_ms = chrono::Utc::now().timestamp_millis();
     let headers = kept_headers(&request.headers);
     let base = NewInboxEntry {
         source: "canvas".into(),
@@ -302,10 +311,15 @@ fn kept_headers(headers: &[(String, String)]) -> String {
     serde_json::Value::Object(kept).to_string()
 }
 
-fn rejected_request(request: &HookRequest<'_>, reason: &str, detail: &str) -> RejectedRequest {
+fn rejected_request(
+    request: &HookRequest<'_>,
+    reason: &str,
+    detail: &str,
+    received_at_ms: i64,
+) -> RejectedRequest {
     let prefix = &request.body[..request.body.len().min(REJECTED_BODY_PREFIX_BYTES)];
     RejectedRequest {
-        received_at_ms: chrono::Utc::now().timestamp_millis(),
+        received_at_ms,
         source: "canvas".into(),
         reason: reason.to_string(),
         detail: detail.to_string(),

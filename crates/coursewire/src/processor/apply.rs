@@ -7,9 +7,9 @@ use std::collections::HashSet;
 
 use serde_json::json;
 
-use super::body::decode_inbox_body;
+use super::decode::{self, Step};
 use crate::bus;
-use crate::catalog::{self, Observation, Outcome};
+use crate::catalog::{self, Outcome};
 use crate::store::{
     AuditEntry, InboxRow, InboxStatus, Lane, ProcessingTx, Store, StoreError, StoreResult,
 };
@@ -28,17 +28,6 @@ pub enum Applied {
     LostLease,
     /// The row is no longer pending or is locked elsewhere: nothing was written.
     NotPending,
-}
-
-/// One event of a row, as the processor will treat it.
-enum Step {
-    Catalog(Observation),
-    /// Not a catalog event: processed with an audit row and nothing else.
-    Passed {
-        event_name: String,
-        subject: Option<String>,
-        cause_id: String,
-    },
 }
 
 /// When the rows are applied (audit and catalog timestamps).
@@ -123,21 +112,7 @@ pub async fn apply_batch(
 
 /// Applies one locked pending row inside `tx`.
 async fn apply_in(tx: &mut ProcessingTx, ctx: Context, row: &InboxRow) -> StoreResult<Applied> {
-    let steps = decode_inbox_body(&row.body).and_then(|events| {
-        events
-            .iter()
-            .map(|event| match catalog::observe(event, row.received_at_ms) {
-                Ok(Some(observed)) => Ok(Step::Catalog(observed)),
-                Ok(None) => Ok(Step::Passed {
-                    event_name: event.event_name.clone(),
-                    subject: event.cloud.subject.clone(),
-                    cause_id: event.cloud.id.clone(),
-                }),
-                Err(err) => Err(err.to_string()),
-            })
-            .collect::<Result<Vec<Step>, String>>()
-    });
-    let steps = match steps {
+    let steps = match decode::decode(row) {
         Ok(steps) => steps,
         Err(reason) => return quarantine_in(tx, ctx, row, &reason).await,
     };

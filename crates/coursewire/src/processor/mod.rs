@@ -33,6 +33,7 @@
 
 mod apply;
 mod body;
+pub mod decode;
 mod lanes;
 pub mod replay;
 

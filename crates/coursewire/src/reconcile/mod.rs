@@ -34,6 +34,7 @@ use crate::catalog::{EntityKind, EntityRef};
 use crate::clock::Clock;
 use crate::config::{Config, ReconcileConfig};
 use crate::store::{self, Store};
+use crate::tasks::Tasks;
 pub use compare::{Difference, Divergence};
 pub use course::{CanvasCourse, Examined, examine};
 pub use synthesize::{ReadContext, SOURCE};
@@ -324,28 +325,35 @@ pub async fn verify(config: &Config) -> anyhow::Result<PassReport> {
     Ok(report)
 }
 
-/// Starts the background reconciler of `serve` (see [`schedule`]); it stops with `cancel`.
-/// Also returns its Canvas client, whose token health `/readyz` and `/metrics` report.
-/// `canvas_clock` dates reads and tells the time of day (Canvas's time); `clock` paces the
-/// quota sharing between processes (this machine's time).
-pub async fn spawn(
+/// Starts the background reconciler and the sharing of its token's quota as tasks of this
+/// process, on the process's store. `canvas_clock` dates Canvas reads and runs the schedule
+/// (Canvas's time: the simulator's in the demo); `clock` dates the quota share.
+pub fn spawn(
     config: &Config,
+    store: Arc<Store>,
     canvas_clock: Arc<dyn Clock>,
     clock: Arc<dyn Clock>,
-    cancel: CancellationToken,
-) -> anyhow::Result<(tokio::task::JoinHandle<()>, CanvasClient)> {
-    let reconciler = Reconciler::from_config(config, canvas_clock.clone()).await?;
+    tasks: &mut Tasks,
+    cancel: &CancellationToken,
+) -> anyhow::Result<CanvasClient> {
+    let reconciler = Reconciler::new(&config.reconcile, store.clone(), canvas_clock.clone())?;
     let client = reconciler.canvas.clone();
     let settings = schedule::Settings::from_config(&config.reconcile)?;
-    tokio::spawn(quota_share::run(
-        reconciler.store.clone(),
-        client.governor().clone(),
-        quota_share::token_key(&config.reconcile),
-        clock,
-        cancel.clone(),
-    ));
-    let task = tokio::spawn(schedule::run(reconciler, settings, canvas_clock, cancel));
-    Ok((task, client))
+    tasks.spawn(
+        "canvas quota share",
+        quota_share::run(
+            store,
+            client.governor().clone(),
+            quota_share::token_key(&config.reconcile),
+            clock,
+            cancel.child_token(),
+        ),
+    );
+    tasks.spawn(
+        "reconciler",
+        schedule::run(reconciler, settings, canvas_clock, cancel.child_token()),
+    );
+    Ok(client)
 }
 
 #[cfg(test)]

@@ -12,20 +12,27 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready to take traffic: the store answers.
+/// Ready to take traffic: the store answers, every background task is running, and the
+/// Canvas token (if any) is not revoked.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.store.ping().await;
     // A refused token or grant cannot heal by itself: an operator must re-authorise, so the
     // instance reports not ready (the reconciler and workflow writes are stopped).
     let token = state.canvas_api.as_ref().map(|c| c.tokens().health());
     let revoked = token.as_ref().is_some_and(|t| t.revoked);
+    // A task that died leaves its work undone until the process is restarted.
+    let dead = state.tasks.dead();
+    let ready = store.is_ok() && !revoked && dead.is_empty();
     let mut body = serde_json::json!({
-        "status": if store.is_ok() && !revoked { "ready" } else { "not_ready" },
+        "status": if ready { "ready" } else { "not_ready" },
         "store": match &store {
             Ok(()) => state.store.backend().to_owned(),
             Err(err) => err.to_string(),
         },
     });
+    if !dead.is_empty() {
+        body["dead_tasks"] = serde_json::json!(dead);
+    }
     if let Some(token) = token {
         body["canvas_token"] = serde_json::json!({
             "revoked": token.revoked,
@@ -33,7 +40,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             "refresh_failures": token.refresh_failures,
         });
     }
-    let status = if store.is_ok() && !revoked {
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -52,7 +59,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     match state.store.delivery_backlog().await {
         Ok(backlog) => state
             .metrics
-            .set_delivery_lag(&backlog, chrono::Utc::now().timestamp_millis()),
+            .set_delivery_lag(&backlog, state.clock.now_ms()),
         Err(err) => tracing::warn!(error = %err, "delivery backlog unavailable for /metrics"),
     }
     (

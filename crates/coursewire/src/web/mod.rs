@@ -2,6 +2,8 @@
 //! to the domain call and back, and own no behaviour of their own.
 
 mod api;
+mod auth;
+mod error;
 mod health;
 mod hooks;
 mod subscriptions;
@@ -13,16 +15,23 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+use crate::clock::Clock;
 use crate::config::Secret;
 use crate::ingest::CanvasIngest;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::tasks::TaskHealth;
+pub use error::ApiError;
 
 /// What handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
+    /// The service's clock (for lag figures and timestamps).
+    pub clock: Arc<dyn Clock>,
+    /// Background tasks that ended before shutdown make `/readyz` fail.
+    pub tasks: Arc<TaskHealth>,
     pub canvas: Arc<CanvasIngest>,
     pub max_body_bytes: usize,
     /// Bearer token for `/api/v1/*`; empty disables the API.

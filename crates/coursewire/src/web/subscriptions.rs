@@ -1,5 +1,5 @@
 //! `/api/v1/subscriptions`: manage push subscriptions over HTTP, behind the same bearer token
-//! as the rest of `/api/v1` (see [`super::api::authorize`]).
+//! as the rest of `/api/v1` (see [`super::auth`]).
 //!
 //! * `GET /api/v1/subscriptions` — every subscription (secrets never shown).
 //! * `POST /api/v1/subscriptions` — `{name, url, secret?, types?, retry_schedule_ms?,
@@ -15,157 +15,115 @@
 //!   after a cursor acknowledges everything up to it, which is what its lag metric counts.
 
 use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::AppState;
-use super::api::{EventsQuery, authorize, long_poll, unauthorized};
-use crate::bus::delivery::admin::{self, AddRequest, AdminError};
+use super::api::EventsQuery;
+use super::auth::ApiCaller;
+use super::error::ApiError;
+use crate::bus::delivery::admin::{self, AddRequest, Added};
+use crate::bus::pull::{self, Page};
+use crate::store::Subscription;
 
-fn error(status: StatusCode, detail: impl ToString) -> Response {
-    (status, Json(json!({ "error": detail.to_string() }))).into_response()
+fn not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!("no subscription named {name:?}"))
 }
 
-fn admin_error(err: AdminError) -> Response {
-    match err {
-        AdminError::Invalid(_) => error(StatusCode::UNPROCESSABLE_ENTITY, err),
-        AdminError::Exists(_) => error(StatusCode::CONFLICT, err),
-        AdminError::NotFound(_) => error(StatusCode::NOT_FOUND, err),
-        AdminError::Store(store) => {
-            tracing::error!(error = %store, "subscriptions: store error");
-            error(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
-        }
-    }
-}
-
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(why) = authorize(&state, &headers) {
-        return unauthorized(why);
-    }
-    match state.store.subscriptions().await {
-        Ok(all) => Json(json!({ "subscriptions": all })).into_response(),
-        Err(err) => admin_error(err.into()),
-    }
+pub async fn list(
+    _caller: ApiCaller,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    let all: Vec<Subscription> = state.store.subscriptions().await?;
+    Ok(Json(json!({ "subscriptions": all })))
 }
 
 pub async fn add(
+    _caller: ApiCaller,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Json<AddRequest>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    if let Err(why) = authorize(&state, &headers) {
-        return unauthorized(why);
-    }
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
-    };
-    let now = chrono::Utc::now().timestamp_millis();
-    match admin::add(
+    body: Result<Json<AddRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Added>), ApiError> {
+    let Json(request) = body.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let added = admin::add(
         state.store.as_ref(),
         request,
         &state.default_retry_schedule_ms,
-        now,
+        state.clock.now_ms(),
     )
-    .await
-    {
-        Ok(added) => (StatusCode::CREATED, Json(added)).into_response(),
-        Err(err) => admin_error(err),
-    }
+    .await?;
+    Ok((StatusCode::CREATED, Json(added)))
 }
 
 pub async fn show(
+    _caller: ApiCaller,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(name): Path<String>,
-) -> Response {
-    if let Err(why) = authorize(&state, &headers) {
-        return unauthorized(why);
-    }
-    let now = chrono::Utc::now().timestamp_millis();
-    match admin::status(state.store.as_ref(), &name, now).await {
-        Ok(status) => Json(status).into_response(),
-        Err(err) => admin_error(err),
-    }
+) -> Result<Json<Value>, ApiError> {
+    let status = admin::status(state.store.as_ref(), &name, state.clock.now_ms()).await?;
+    Ok(Json(status))
 }
 
 pub async fn remove(
+    _caller: ApiCaller,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(name): Path<String>,
-) -> Response {
-    if let Err(why) = authorize(&state, &headers) {
-        return unauthorized(why);
-    }
-    match state.store.remove_subscription(&name).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => admin_error(AdminError::NotFound(name)),
-        Err(err) => admin_error(err.into()),
+) -> Result<Response, ApiError> {
+    if state.store.remove_subscription(&name).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(not_found(&name))
     }
 }
 
 pub async fn act(
+    _caller: ApiCaller,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((name, action)): Path<(String, String)>,
-) -> Response {
-    if let Err(why) = authorize(&state, &headers) {
-        return unauthorized(why);
-    }
-    let result = match action.as_str() {
-        "pause" | "resume" => state
-            .store
-            .set_paused(&name, action == "pause")
-            .await
-            .map(|found| found.then(|| json!({ "name": name, "paused": action == "pause" }))),
+) -> Result<Json<Value>, ApiError> {
+    let body = match action.as_str() {
+        "pause" | "resume" => {
+            let paused = action == "pause";
+            state
+                .store
+                .set_paused(&name, paused)
+                .await?
+                .then(|| json!({ "name": name, "paused": paused }))
+        }
         "retry" => state
             .store
             .retry_subscription(&name)
-            .await
-            .map(|counts| counts.map(|c| json!({ "name": name, "retried": c }))),
+            .await?
+            .map(|counts| json!({ "name": name, "retried": counts })),
         _ => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "action must be pause, resume or retry",
-            );
+            return Err(ApiError::NotFound(
+                "action must be pause, resume or retry".into(),
+            ));
         }
     };
-    match result {
-        Ok(Some(body)) => Json(body).into_response(),
-        Ok(None) => admin_error(AdminError::NotFound(name)),
-        Err(err) => admin_error(err.into()),
-    }
+    body.map(Json).ok_or_else(|| not_found(&name))
 }
 
 pub async fn events(
+    _caller: ApiCaller,
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    Query(query): Query<EventsQuery>,
-) -> Response {
-    if let Err(why) = authorize(&state, &headers) {
-        return unauthorized(why);
-    }
-    if query.after < 0 {
-        return error(StatusCode::BAD_REQUEST, "after must not be negative");
-    }
-    let subscription = match state.store.subscription(&name).await {
-        Ok(Some(subscription)) => subscription,
-        Ok(None) => return admin_error(AdminError::NotFound(name)),
-        Err(err) => return admin_error(err.into()),
-    };
-    if !subscription.pushes()
-        && let Err(err) = state
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let query = EventsQuery::read(query)?;
+    let subscription = state
+        .store
+        .subscription(&name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    if !subscription.pushes() {
+        state
             .store
-            .acknowledge_pull(subscription.id, query.after)
-            .await
-    {
-        return admin_error(err.into());
+            .acknowledge_pull(subscription.id, query.after())
+            .await?;
     }
-    match long_poll(&state, &query, &subscription.types).await {
-        Ok(page) => Json(page).into_response(),
-        Err(err) => admin_error(err.into()),
-    }
+    let page = pull::page(&state.store, query.page(&state, &subscription.types)).await?;
+    Ok(Json(page))
 }

@@ -11,6 +11,7 @@ use axum::Router;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use coursewire::clock::{Clock, SystemClock};
 use coursewire::config::{Config, DatabaseUrl};
 use coursewire::store::{self, Store};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -194,6 +195,16 @@ impl TestApp {
         jwks_url: &str,
         adjust: impl FnOnce(&mut Config),
     ) -> TestApp {
+        Self::spawn_on_clock(db, jwks_url, Arc::new(SystemClock), adjust).await
+    }
+
+    /// The service on an injected clock (a paused one, stepped by the test).
+    pub async fn spawn_on_clock(
+        db: TestDb,
+        jwks_url: &str,
+        clock: Arc<dyn Clock>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let mut config = Config::load_from(None, &[]).unwrap();
         config.database.url = DatabaseUrl::new(db.url.clone());
         config.canvas.jwks_url = jwks_url.to_string();
@@ -203,9 +214,14 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(coursewire::app::serve(config, listener, async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(coursewire::app::serve(
+            config,
+            clock,
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         let client = coursewire::app::http_client().unwrap();
         let base = format!("http://{addr}");
         // Wait until it answers.

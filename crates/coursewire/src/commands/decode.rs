@@ -11,6 +11,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use canvas::live_events;
 use canvas::signature::{JwksSource, Verifier};
 
+/// `coursewire decode`: standard output and error; exit code 1 if any file was bad.
+pub async fn command(files: &[PathBuf], jwks: Option<&Path>) -> std::process::ExitCode {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr();
+    match run(files, jwks, &mut out, &mut err).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
+}
+
 /// Decodes every file (`-` is standard input) and writes one CloudEvent per line to `out`.
 /// Bad files are reported on `err`, one line each, and make the result an error at the end.
 pub async fn run(

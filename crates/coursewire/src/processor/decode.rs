@@ -1,0 +1,115 @@
+//! Which decoder reads an inbox row: chosen by the row's `source`, never guessed from its body.
+//! `canvas` (pushed Live Events) and `reconcile` (repairs the reconciler synthesized in Live
+//! Events' own format) are read by the Canvas decoder; `panopto` and `sis` get theirs with the
+//! issues that bring them. A row of a source without a decoder is quarantined with the reason,
+//! kept and replayable once a decoder exists: it is never read as Canvas.
+//!
+//! A decoder turns a body into steps the processor applies the same way whatever the source: a
+//! catalog observation (merged, maybe a change event, an audit row), or an event the catalog
+//! does not keep (an audit row only).
+
+use super::body::decode_inbox_body;
+use crate::catalog::{self, Observation};
+use crate::store::InboxRow;
+
+/// One event of a row, as the processor will treat it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Catalog(Observation),
+    /// Not a catalog event: processed with an audit row and nothing else.
+    Passed {
+        event_name: String,
+        subject: Option<String>,
+        cause_id: String,
+    },
+}
+
+/// The sources that write into the inbox today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Canvas Live Events, pushed to `/hooks/canvas`.
+    Canvas,
+    /// The reconciler's repairs (`crate::reconcile::SOURCE`).
+    Reconcile,
+}
+
+impl Source {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "canvas" => Some(Self::Canvas),
+            crate::reconcile::SOURCE => Some(Self::Reconcile),
+            _ => None,
+        }
+    }
+}
+
+/// The steps of a row, or why it cannot be applied (it is then quarantined with this reason).
+pub fn decode(row: &InboxRow) -> Result<Vec<Step>, String> {
+    match Source::parse(&row.source) {
+        Some(Source::Canvas | Source::Reconcile) => canvas_steps(row),
+        None => Err(format!(
+            "no decoder for source {:?}: kept, to be replayed once one exists",
+            row.source
+        )),
+    }
+}
+
+fn canvas_steps(row: &InboxRow) -> Result<Vec<Step>, String> {
+    decode_inbox_body(&row.body)?
+        .iter()
+        .map(|event| match catalog::observe(event, row.received_at_ms) {
+            Ok(Some(observed)) => Ok(Step::Catalog(observed)),
+            Ok(None) => Ok(Step::Passed {
+                event_name: event.event_name.clone(),
+                subject: event.cloud.subject.clone(),
+                cause_id: event.cloud.id.clone(),
+            }),
+            Err(err) => Err(err.to_string()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::InboxStatus;
+
+    fn row(source: &str) -> InboxRow {
+        InboxRow {
+            id: 1,
+            source: source.into(),
+            dedup_key: "k".into(),
+            received_at_ms: 1_790_000_000_000,
+            event_name: Some("course_updated".into()),
+            event_time_ms: None,
+            subject: Some("course/565".into()),
+            body: serde_json::json!({
+                "metadata": {"event_name": "course_updated", "event_time": "2026-09-01T10:00:00Z"},
+                "body": {"course_id": "565", "name": "Biology"}
+            })
+            .to_string()
+            .into_bytes(),
+            headers: "{}".into(),
+            verification: "unsigned-allowed".into(),
+            status: InboxStatus::Pending,
+            status_reason: None,
+        }
+    }
+
+    #[test]
+    fn canvas_and_reconcile_rows_are_read_by_the_canvas_decoder() {
+        for source in ["canvas", "reconcile"] {
+            let steps = decode(&row(source)).expect(source);
+            assert!(matches!(&steps[..], [Step::Catalog(o)] if o.entity.subject() == "course/565"));
+        }
+    }
+
+    #[test]
+    fn a_row_of_an_unknown_source_is_not_read_as_canvas() {
+        let reason = decode(&row("moodle")).unwrap_err();
+        assert!(
+            reason.contains("no decoder for source \"moodle\""),
+            "{reason}"
+        );
+    }
+}
