@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::delivery::{self, Delivery};
 use crate::bus::nats::NatsSink;
+use crate::canvas_api;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::ingest::{CanvasIngest, InboxWriter, IngestSettings};
@@ -109,16 +110,26 @@ pub async fn serve(
         let sink = NatsSink::new(store.clone(), metrics.clone(), config.nats.clone());
         tasks.spawn("NATS sink", sink.run(stopping.child_token()));
     }
-    // The reconciler reads Canvas back and repairs lost Live Events through the inbox.
+    // One Canvas client (one quota governor) for everything that calls Canvas; the
+    // reconciler reads Canvas back with it and repairs lost Live Events through the inbox.
     let canvas_api = if config.reconcile.enabled {
-        Some(crate::reconcile::spawn(
-            &config,
+        let client = canvas_api::start(
+            &config.canvas.api,
             store.clone(),
             clock.clone(),
             clock.clone(),
             &mut tasks,
             &stopping,
-        )?)
+        )?;
+        crate::reconcile::spawn(
+            &config,
+            store.clone(),
+            client.clone(),
+            clock.clone(),
+            &mut tasks,
+            &stopping,
+        )?;
+        Some(client)
     } else {
         None
     };

@@ -51,7 +51,7 @@ pub enum Command {
     /// repair event (a running `serve` applies them); prints a JSON report. Exit code 0, or 2
     /// when a course could not be read.
     Reconcile {
-        /// Only this course (its Canvas id); default every course of `reconcile.account_id`.
+        /// Only this course (its Canvas id); default every course of `canvas.api.account_id`.
         #[arg(long)]
         course: Option<u64>,
     },

@@ -25,6 +25,11 @@ pub struct Config {
     pub nats: NatsConfig,
     pub log: LogConfig,
     pub reconcile: ReconcileConfig,
+    pub university: UniversityConfig,
+    /// What the loaded file or environment said in a deprecated way, to be logged once
+    /// tracing is up.
+    #[serde(skip)]
+    pub deprecations: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +52,37 @@ pub struct CanvasConfig {
     pub jwks_min_refresh_seconds: u64,
     pub allow_unsigned: bool,
     pub leeway_seconds: u64,
+    pub api: CanvasApiConfig,
+}
+
+/// `[canvas.api]`: the Canvas REST/GraphQL API. One client and one quota governor per process
+/// (per credential), shared by everything that calls Canvas.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanvasApiConfig {
+    /// The Canvas base URL (`https://canvas.example.edu`).
+    pub url: String,
+    /// The root account whose courses are reconciled.
+    pub account_id: u64,
+    pub token: Secret,
+    pub oauth_client_id: String,
+    pub oauth_client_secret: Secret,
+    pub oauth_refresh_token: Secret,
+    /// Requests in flight at most (the quota governor may hold it lower).
+    pub concurrency: usize,
+}
+
+/// `[university]`: facts about the university that several parts read (the reconciler's
+/// silence trigger now; the lecture monitors next).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniversityConfig {
+    /// `HH:MM-HH:MM`, local to `utc_offset`.
+    pub teaching_hours: String,
+    /// Three-letter day names (`mon` … `sun`).
+    pub teaching_days: Vec<String>,
+    /// `+HH:MM` / `-HH:MM`.
+    pub utc_offset: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,20 +133,7 @@ pub struct ReconcileConfig {
     pub period_seconds: u64,
     pub silence_minutes: u64,
     pub check_seconds: u64,
-    /// `HH:MM-HH:MM`, local to `utc_offset`.
-    pub teaching_hours: String,
-    /// Three-letter day names (`mon` … `sun`).
-    pub teaching_days: Vec<String>,
-    /// `+HH:MM` / `-HH:MM`.
-    pub utc_offset: String,
     pub outages: Vec<OutageWindow>,
-    pub canvas_url: String,
-    pub account_id: u64,
-    pub canvas_token: Secret,
-    pub oauth_client_id: String,
-    pub oauth_client_secret: Secret,
-    pub oauth_refresh_token: Secret,
-    pub concurrency: usize,
     pub page_size: u32,
 }
 
@@ -122,7 +145,7 @@ pub struct OutageWindow {
     pub to: chrono::DateTime<chrono::Utc>,
 }
 
-impl ReconcileConfig {
+impl UniversityConfig {
     /// Teaching hours as minutes after local midnight, `[start, end)`.
     pub fn teaching_minutes(&self) -> anyhow::Result<(u32, u32)> {
         let parse = |hm: &str| -> Option<u32> {
@@ -137,7 +160,7 @@ impl ReconcileConfig {
             .filter(|(a, b)| a < b)
             .with_context(|| {
                 format!(
-                    "reconcile.teaching_hours = {:?} is not HH:MM-HH:MM (start before end)",
+                    "university.teaching_hours = {:?} is not HH:MM-HH:MM (start before end)",
                     self.teaching_hours
                 )
             })?;
@@ -150,7 +173,7 @@ impl ReconcileConfig {
             .iter()
             .map(|d| {
                 d.trim().parse::<chrono::Weekday>().map_err(|_| {
-                    anyhow::anyhow!("reconcile.teaching_days: {d:?} is not a day name (mon … sun)")
+                    anyhow::anyhow!("university.teaching_days: {d:?} is not a day name (mon … sun)")
                 })
             })
             .collect()
@@ -161,26 +184,32 @@ impl ReconcileConfig {
         let (sign, rest) = match text.split_at_checked(1) {
             Some(("+", rest)) => (1, rest),
             Some(("-", rest)) => (-1, rest),
-            _ => bail!("reconcile.utc_offset = {text:?} is not +HH:MM or -HH:MM"),
+            _ => bail!("university.utc_offset = {text:?} is not +HH:MM or -HH:MM"),
         };
         let seconds = rest
             .split_once(':')
             .and_then(|(h, m)| Some(h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60))
             .and_then(|s| chrono::FixedOffset::east_opt(sign * s))
-            .with_context(|| format!("reconcile.utc_offset = {text:?} is not +HH:MM or -HH:MM"))?;
+            .with_context(|| format!("university.utc_offset = {text:?} is not +HH:MM or -HH:MM"))?;
         Ok(seconds)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if self.period_seconds == 0 || self.check_seconds == 0 || self.silence_minutes == 0 {
-            bail!("reconcile.period_seconds, check_seconds and silence_minutes must be positive");
-        }
-        if self.concurrency == 0 || !(1..=100).contains(&self.page_size) {
-            bail!("reconcile.concurrency must be positive and reconcile.page_size 1…100");
-        }
         self.teaching_minutes()?;
         self.teaching_weekdays()?;
         self.offset()?;
+        Ok(())
+    }
+}
+
+impl ReconcileConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.period_seconds == 0 || self.check_seconds == 0 || self.silence_minutes == 0 {
+            bail!("reconcile.period_seconds, check_seconds and silence_minutes must be positive");
+        }
+        if !(1..=100).contains(&self.page_size) {
+            bail!("reconcile.page_size must be 1…100");
+        }
         if let Some(w) = self.outages.iter().find(|w| w.from >= w.to) {
             bail!(
                 "reconcile.outages: the window {} … {} ends before it starts",
@@ -188,31 +217,135 @@ impl ReconcileConfig {
                 w.to
             );
         }
-        if self.enabled {
-            self.require_canvas()?;
-        }
         Ok(())
     }
+}
 
-    /// The Canvas API settings every reconcile needs: a base URL and either a token or the
-    /// three OAuth refresh settings.
-    pub fn require_canvas(&self) -> anyhow::Result<()> {
-        if !(self.canvas_url.starts_with("https://") || self.canvas_url.starts_with("http://")) {
+impl CanvasApiConfig {
+    /// What every call to Canvas needs: a base URL and either a token or the three OAuth
+    /// refresh settings.
+    pub fn require(&self) -> anyhow::Result<()> {
+        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
             bail!(
-                "reconcile.canvas_url must be the Canvas base URL (http(s)://…) to reconcile \
-                 (env COURSEWIRE_RECONCILE_CANVAS_URL)"
+                "canvas.api.url must be the Canvas base URL (http(s)://…) to call Canvas \
+                 (env COURSEWIRE_CANVAS_API_URL)"
             );
         }
         let oauth = !self.oauth_client_id.is_empty()
             && !self.oauth_client_secret.is_empty()
             && !self.oauth_refresh_token.is_empty();
-        if self.canvas_token.is_empty() && !oauth {
+        if self.token.is_empty() && !oauth {
             bail!(
-                "reconcile needs reconcile.canvas_token, or oauth_client_id, \
-                 oauth_client_secret and oauth_refresh_token (env COURSEWIRE_RECONCILE_CANVAS_TOKEN …)"
+                "calling Canvas needs canvas.api.token, or canvas.api.oauth_client_id, \
+                 oauth_client_secret and oauth_refresh_token (env COURSEWIRE_CANVAS_API_TOKEN …)"
             );
         }
+        if self.concurrency == 0 {
+            bail!("canvas.api.concurrency must be positive");
+        }
         Ok(())
+    }
+}
+
+/// Environment variables that were renamed with the keys they set, as (old, new).
+const DEPRECATED_ENV: &[(&str, &str)] = &[
+    (
+        "COURSEWIRE_RECONCILE_CANVAS_URL",
+        "COURSEWIRE_CANVAS_API_URL",
+    ),
+    (
+        "COURSEWIRE_RECONCILE_ACCOUNT_ID",
+        "COURSEWIRE_CANVAS_API_ACCOUNT_ID",
+    ),
+    (
+        "COURSEWIRE_RECONCILE_CANVAS_TOKEN",
+        "COURSEWIRE_CANVAS_API_TOKEN",
+    ),
+    (
+        "COURSEWIRE_RECONCILE_OAUTH_CLIENT_ID",
+        "COURSEWIRE_CANVAS_API_OAUTH_CLIENT_ID",
+    ),
+    (
+        "COURSEWIRE_RECONCILE_OAUTH_CLIENT_SECRET",
+        "COURSEWIRE_CANVAS_API_OAUTH_CLIENT_SECRET",
+    ),
+    (
+        "COURSEWIRE_RECONCILE_OAUTH_REFRESH_TOKEN",
+        "COURSEWIRE_CANVAS_API_OAUTH_REFRESH_TOKEN",
+    ),
+];
+
+/// Keys that moved, as (old table, old key, new table path, new key): a file that still
+/// uses the old place is read, with a deprecation warning.
+const MOVED_KEYS: &[(&str, &str, &[&str], &str)] = &[
+    ("reconcile", "canvas_url", &["canvas", "api"], "url"),
+    ("reconcile", "account_id", &["canvas", "api"], "account_id"),
+    ("reconcile", "canvas_token", &["canvas", "api"], "token"),
+    (
+        "reconcile",
+        "oauth_client_id",
+        &["canvas", "api"],
+        "oauth_client_id",
+    ),
+    (
+        "reconcile",
+        "oauth_client_secret",
+        &["canvas", "api"],
+        "oauth_client_secret",
+    ),
+    (
+        "reconcile",
+        "oauth_refresh_token",
+        &["canvas", "api"],
+        "oauth_refresh_token",
+    ),
+    (
+        "reconcile",
+        "concurrency",
+        &["canvas", "api"],
+        "concurrency",
+    ),
+    (
+        "reconcile",
+        "teaching_hours",
+        &["university"],
+        "teaching_hours",
+    ),
+    (
+        "reconcile",
+        "teaching_days",
+        &["university"],
+        "teaching_days",
+    ),
+    ("reconcile", "utc_offset", &["university"], "utc_offset"),
+];
+
+/// Moves deprecated keys of a config file to their new place (the new place wins when both
+/// are given) and says so in `deprecations`.
+fn move_deprecated_keys(file: &mut toml::Table, deprecations: &mut Vec<String>) {
+    for (old_table, old_key, new_path, new_key) in MOVED_KEYS {
+        let Some(value) = file
+            .get_mut(*old_table)
+            .and_then(toml::Value::as_table_mut)
+            .and_then(|table| table.remove(*old_key))
+        else {
+            continue;
+        };
+        let new_name = format!("{}.{new_key}", new_path.join("."));
+        deprecations.push(format!(
+            "{old_table}.{old_key} is deprecated: use {new_name} (read as such)"
+        ));
+        let mut table = &mut *file;
+        for part in *new_path {
+            let entry = table
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(inner) = entry.as_table_mut() else {
+                return;
+            };
+            table = inner;
+        }
+        table.entry(new_key.to_string()).or_insert(value);
     }
 }
 
@@ -316,23 +449,36 @@ impl Config {
     /// Like [`Config::load`] with an explicit environment, so tests need not mutate the process.
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Self> {
         let mut merged: toml::Table = toml::from_str(DEFAULT_FILE)?;
+        let mut deprecations = Vec::new();
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
-            let overlay: toml::Table = toml::from_str(&text)
+            let mut overlay: toml::Table = toml::from_str(&text)
                 .with_context(|| format!("config file {} is not valid TOML", path.display()))?;
+            move_deprecated_keys(&mut overlay, &mut deprecations);
             merge(&mut merged, overlay);
         }
         let mut config: Config = merged
             .try_into()
             .context("invalid configuration (check key names and value types)")?;
+        config.deprecations = deprecations;
         config.apply_env(env)?;
         config.validate()?;
         Ok(config)
     }
 
     fn apply_env(&mut self, env: &[(String, String)]) -> anyhow::Result<()> {
-        for (key, value) in env {
+        // Deprecated names first, so the new name wins when both are set.
+        let mut env: Vec<(String, String)> = env.to_vec();
+        for (old, new) in DEPRECATED_ENV {
+            if let Some(i) = env.iter().position(|(key, _)| key == old) {
+                self.deprecations
+                    .push(format!("{old} is deprecated: use {new} (read as such)"));
+                let value = env[i].1.clone();
+                env.insert(0, (new.to_string(), value));
+            }
+        }
+        for (key, value) in &env {
             match key.as_str() {
                 "COURSEWIRE_DATABASE_URL" => self.database.url = DatabaseUrl::new(value.clone()),
                 "COURSEWIRE_LISTEN" => {
@@ -385,24 +531,23 @@ impl Config {
                         .parse()
                         .with_context(|| format!("{key}={value:?} is not a number of minutes"))?
                 }
-                "COURSEWIRE_RECONCILE_CANVAS_URL" => self.reconcile.canvas_url = value.clone(),
-                "COURSEWIRE_RECONCILE_ACCOUNT_ID" => {
-                    self.reconcile.account_id = value
+                "COURSEWIRE_CANVAS_API_URL" => self.canvas.api.url = value.clone(),
+                "COURSEWIRE_CANVAS_API_ACCOUNT_ID" => {
+                    self.canvas.api.account_id = value
                         .parse()
                         .with_context(|| format!("{key}={value:?} is not an account id"))?
                 }
-                "COURSEWIRE_RECONCILE_CANVAS_TOKEN" => {
-                    self.reconcile.canvas_token = Secret::new(value.clone())
+                "COURSEWIRE_CANVAS_API_TOKEN" => self.canvas.api.token = Secret::new(value.clone()),
+                "COURSEWIRE_CANVAS_API_OAUTH_CLIENT_ID" => {
+                    self.canvas.api.oauth_client_id = value.clone()
                 }
-                "COURSEWIRE_RECONCILE_OAUTH_CLIENT_ID" => {
-                    self.reconcile.oauth_client_id = value.clone()
+                "COURSEWIRE_CANVAS_API_OAUTH_CLIENT_SECRET" => {
+                    self.canvas.api.oauth_client_secret = Secret::new(value.clone())
                 }
-                "COURSEWIRE_RECONCILE_OAUTH_CLIENT_SECRET" => {
-                    self.reconcile.oauth_client_secret = Secret::new(value.clone())
+                "COURSEWIRE_CANVAS_API_OAUTH_REFRESH_TOKEN" => {
+                    self.canvas.api.oauth_refresh_token = Secret::new(value.clone())
                 }
-                "COURSEWIRE_RECONCILE_OAUTH_REFRESH_TOKEN" => {
-                    self.reconcile.oauth_refresh_token = Secret::new(value.clone())
-                }
+                old if DEPRECATED_ENV.iter().any(|(name, _)| *name == old) => {}
                 _ => {}
             }
         }
@@ -454,6 +599,10 @@ impl Config {
             bail!("nats.stream and nats.subject_prefix must be set when nats.url is");
         }
         self.reconcile.validate()?;
+        self.university.validate()?;
+        if self.reconcile.enabled {
+            self.canvas.api.require()?;
+        }
         Ok(())
     }
 }
@@ -597,32 +746,87 @@ mod tests {
         let r = &config.reconcile;
         assert!(!r.enabled);
         assert_eq!(r.period_seconds, 4 * 3600);
-        assert_eq!(r.teaching_minutes().unwrap(), (8 * 60, 18 * 60));
-        assert_eq!(r.teaching_weekdays().unwrap().len(), 5);
+        assert_eq!(
+            config.university.teaching_minutes().unwrap(),
+            (8 * 60, 18 * 60)
+        );
+        assert_eq!(config.university.teaching_weekdays().unwrap().len(), 5);
+        assert!(config.deprecations.is_empty());
         let config = Config::load_from(
             None,
             &env(&[
                 ("COURSEWIRE_RECONCILE_ENABLED", "true"),
-                ("COURSEWIRE_RECONCILE_CANVAS_URL", "http://127.0.0.1:9"),
-                ("COURSEWIRE_RECONCILE_CANVAS_TOKEN", "canvas-sekrit"),
+                ("COURSEWIRE_CANVAS_API_URL", "http://127.0.0.1:9"),
+                ("COURSEWIRE_CANVAS_API_TOKEN", "canvas-sekrit"),
                 ("COURSEWIRE_RECONCILE_PERIOD_SECONDS", "60"),
             ]),
         )
         .unwrap();
         assert!(config.reconcile.enabled);
         assert_eq!(config.reconcile.period_seconds, 60);
+        assert_eq!(config.canvas.api.url, "http://127.0.0.1:9");
         assert!(!format!("{config:?}").contains("canvas-sekrit"));
         let err =
             Config::load_from(None, &env(&[("COURSEWIRE_RECONCILE_ENABLED", "true")])).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("reconcile.canvas_url"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("canvas.api.url"), "{err:#}");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[reconcile]\nteaching_hours = \"18:00-08:00\"\n").unwrap();
+        std::fs::write(&path, "[university]\nteaching_hours = \"18:00-08:00\"\n").unwrap();
         let err = Config::load_from(Some(&path), &[]).unwrap_err();
         assert!(format!("{err:#}").contains("teaching_hours"), "{err:#}");
+    }
+
+    /// The Canvas API keys moved from `[reconcile]` to `[canvas.api]` and the teaching hours
+    /// to `[university]`: a file or environment that uses the old names still works, and says
+    /// so; the new name wins when both are given.
+    #[test]
+    fn deprecated_canvas_and_teaching_keys_are_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.toml");
+        std::fs::write(
+            &path,
+            "[reconcile]\nenabled = true\ncanvas_url = \"https://old.example.edu\"\n\
+             canvas_token = \"t\"\naccount_id = 7\nteaching_hours = \"09:00-17:00\"\n",
+        )
+        .unwrap();
+        let config = Config::load_from(Some(&path), &[]).unwrap();
+        assert_eq!(config.canvas.api.url, "https://old.example.edu");
+        assert_eq!(config.canvas.api.account_id, 7);
+        assert_eq!(config.canvas.api.token.expose(), "t");
+        assert_eq!(
+            config.university.teaching_minutes().unwrap(),
+            (9 * 60, 17 * 60)
+        );
+        assert!(
+            config
+                .deprecations
+                .iter()
+                .any(|d| d.contains("reconcile.canvas_url") && d.contains("canvas.api.url")),
+            "{:?}",
+            config.deprecations
+        );
+        assert_eq!(config.deprecations.len(), 4);
+
+        let config = Config::load_from(
+            Some(&path),
+            &env(&[
+                (
+                    "COURSEWIRE_RECONCILE_CANVAS_URL",
+                    "https://env-old.example.edu",
+                ),
+                ("COURSEWIRE_CANVAS_API_TOKEN", "new"),
+                ("COURSEWIRE_RECONCILE_CANVAS_TOKEN", "old"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.canvas.api.url, "https://env-old.example.edu");
+        assert_eq!(config.canvas.api.token.expose(), "new", "the new name wins");
+        assert!(
+            config
+                .deprecations
+                .iter()
+                .any(|d| d.contains("COURSEWIRE_RECONCILE_CANVAS_URL"))
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod bus;
+pub mod canvas_api;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

@@ -32,6 +32,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let load = |quiet: Option<&str>| -> anyhow::Result<Config> {
         let config = Config::load(file)?;
         init_tracing(quiet.unwrap_or(&config.log.filter));
+        for deprecated in &config.deprecations {
+            tracing::warn!("{deprecated}");
+        }
         Ok(config)
     };
     match cli.command {

@@ -52,10 +52,10 @@ fn config(db_url: &str, sim_base: &str, reconcile: bool) -> Config {
     config.canvas.jwks_url = format!("{sim_base}/jwks");
     config.server.shutdown_grace_seconds = 2;
     config.delivery.enabled = false;
+    config.canvas.api.url = sim_base.to_owned();
+    config.canvas.api.token = coursewire::config::Secret::new(TOKEN);
     let r = &mut config.reconcile;
     r.enabled = reconcile;
-    r.canvas_url = sim_base.to_owned();
-    r.canvas_token = coursewire::config::Secret::new(TOKEN);
     r.period_seconds = PERIOD_SECONDS;
     r.check_seconds = 1;
     config
@@ -708,7 +708,7 @@ async fn reconcile_one_course_from_the_command_line() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("reconcile.canvas_url"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("canvas.api.url"));
 }
 
 /// A token Canvas stops accepting is a token-health alert: `/readyz` turns 503 with the reason
@@ -729,7 +729,7 @@ async fn a_revoked_token_makes_the_instance_not_ready() {
     let access = minted["access_token"].as_str().unwrap().to_owned();
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let mut config = config(&db.url, &sim_base, true);
-    config.reconcile.canvas_token = coursewire::config::Secret::new(access.clone());
+    config.canvas.api.token = coursewire::config::Secret::new(access.clone());
     let service = Service::start(config).await;
     let readyz = |base: String| {
         let http = http.clone();
@@ -788,7 +788,7 @@ async fn a_revoked_token_makes_the_instance_not_ready() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_on_one_token_share_its_budget_through_the_store() {
     use canvas::client::{GovernorConfig, Priority, QuotaGovernor};
-    use coursewire::reconcile::quota_share;
+    use coursewire::canvas_api::quota_share;
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let Some(db) = TestDb::new(backend).await else {
             continue;

@@ -20,6 +20,7 @@ use super::summary::*;
 use super::{DemoArgs, naive};
 use crate::bus::delivery::admin::{self, AddRequest};
 use crate::bus::delivery::signature::generate_secret;
+use crate::canvas_api;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DatabaseUrl, OutageWindow, Secret};
 use crate::reconcile::{self, Mode, Reconciler};
@@ -176,14 +177,15 @@ impl Stage {
         let api_token = format!("demo-{}", uuid::Uuid::new_v4().simple());
         config.api.token = Secret::new(api_token.clone());
         let (_, refresh) = sim.issue_canvas_token(None);
+        let api = &mut config.canvas.api;
+        api.url = sim_base.clone();
+        api.account_id = sim.ground_truth().root_account_id;
+        api.oauth_client_id = oauth_client.0;
+        api.oauth_client_secret = Secret::new(oauth_client.1);
+        api.oauth_refresh_token = Secret::new(refresh);
         let r = &mut config.reconcile;
         // The demo runs the background reconciler itself, on Canvas's (simulated) clock.
         r.enabled = false;
-        r.canvas_url = sim_base.clone();
-        r.account_id = sim.ground_truth().root_account_id;
-        r.oauth_client_id = oauth_client.0;
-        r.oauth_client_secret = Secret::new(oauth_client.1);
-        r.oauth_refresh_token = Secret::new(refresh);
         r.period_seconds = (RECONCILE_PERIOD_SIMULATED_SECONDS / args.speed)
             .ceil()
             .max(1.0) as u64;
@@ -391,11 +393,24 @@ pub async fn run(
 
     // ---- the catalog starts as Canvas is: one reconcile pass loads it
     eprintln!("  loading the catalog from Canvas (one reconcile pass)…");
-    let reconciler = Reconciler::new(
-        &stage.config.reconcile,
+    // One Canvas client (one quota governor) for the load, the background reconciler and the
+    // final pass, as `serve` has one.
+    let cancel = CancellationToken::new();
+    let mut background = Tasks::new(cancel.clone());
+    let canvas = canvas_api::start(
+        &stage.config.canvas.api,
         stage.store.clone(),
         stage.canvas_clock.clone(),
+        Arc::new(SystemClock),
+        &mut background,
+        &cancel,
     )?;
+    let reconciler = Reconciler::new(
+        &stage.config,
+        stage.store.clone(),
+        canvas.clone(),
+        stage.canvas_clock.clone(),
+    );
     let loaded = Instant::now();
     let load = reconciler.pass(None, Mode::Repair).await;
     anyhow::ensure!(
@@ -413,14 +428,12 @@ pub async fn run(
         requests: load.requests,
         seconds: loaded.elapsed().as_secs_f64(),
     };
-    let cancel = CancellationToken::new();
-    let mut reconciling = Tasks::new(cancel.clone());
-    let canvas = reconcile::spawn(
+    reconcile::spawn(
         &stage.config,
         stage.store.clone(),
+        canvas.clone(),
         stage.canvas_clock.clone(),
-        Arc::new(SystemClock),
-        &mut reconciling,
+        &mut background,
         &cancel,
     )?;
 
@@ -476,7 +489,7 @@ pub async fn run(
     let settle_limit = Duration::from_secs(180);
     stage.caught_up(settle_limit).await?;
     cancel.cancel();
-    reconciling.join().await?;
+    background.join().await?;
 
     // ---- the final reconcile, then verify
     eprintln!("  final reconcile and verify…");
@@ -487,7 +500,7 @@ pub async fn run(
     // ---- the yardstick
     eprintln!("  measuring one naive nightly crawl…");
     let naive_client = naive::client(&stage.sim_base, NAIVE_TOKEN, 8)?;
-    naive::crawl(&naive_client, stage.config.reconcile.account_id, 8)
+    naive::crawl(&naive_client, stage.config.canvas.api.account_id, 8)
         .await
         .context("the naive crawl failed")?;
 

@@ -14,25 +14,22 @@
 
 pub mod compare;
 mod course;
-pub mod quota_share;
 pub mod schedule;
 pub mod synthesize;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use canvas::client::{
-    CanvasClient, ClientConfig, CourseRead, GraphQlError, OAuthCredentials, Priority, TokenSource,
-};
+use canvas::client::{CanvasClient, CourseRead, GraphQlError, Priority};
 use futures::StreamExt as _;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::canvas_api;
 use crate::catalog::{EntityKind, EntityRef};
 use crate::clock::Clock;
-use crate::config::{Config, ReconcileConfig};
+use crate::config::Config;
 use crate::store::{self, Store};
 use crate::tasks::Tasks;
 pub use compare::{Difference, Divergence};
@@ -70,38 +67,6 @@ impl PassReport {
     }
 }
 
-/// The Canvas client of the reconciler, from `[reconcile]`; OAuth2 token expiry is judged by
-/// `clock` (Canvas's time: the simulator's in the demo).
-pub fn canvas_client(
-    config: &ReconcileConfig,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<CanvasClient> {
-    config.require_canvas()?;
-    let base = config.canvas_url.trim_end_matches('/');
-    let tokens = if !config.canvas_token.is_empty() {
-        TokenSource::fixed(config.canvas_token.expose())
-    } else {
-        let http = canvas::client::http_client(Duration::from_secs(30))
-            .context("cannot build the Canvas token client")?;
-        TokenSource::oauth(
-            OAuthCredentials {
-                token_url: format!("{base}/login/oauth2/token"),
-                client_id: config.oauth_client_id.clone(),
-                client_secret: config.oauth_client_secret.expose().into(),
-                refresh_token: config.oauth_refresh_token.expose().into(),
-            },
-            http,
-            None,
-        )
-        .with_clock(Arc::new(move || clock.now_ms()))
-    };
-    CanvasClient::new(
-        ClientConfig::new(base).with_concurrency(config.concurrency),
-        tokens,
-    )
-    .context("cannot build the Canvas client")
-}
-
 /// The host Canvas's own Live Events name (`metadata.hostname`), from the base URL.
 fn hostname(base_url: &str) -> String {
     let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
@@ -125,33 +90,38 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
+    /// A reconciler calling Canvas through `canvas` (the process's client of `[canvas.api]`),
+    /// dating reads by `clock` (Canvas's time).
     pub fn new(
-        config: &ReconcileConfig,
+        config: &Config,
         store: Arc<Store>,
+        canvas: CanvasClient,
         clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Self> {
-        Ok(Self {
-            canvas: canvas_client(config, clock.clone())?,
+    ) -> Self {
+        Self {
+            canvas,
             store,
             clock,
-            account_id: config.account_id,
-            hostname: hostname(&config.canvas_url),
-            concurrency: config.concurrency.max(1),
+            account_id: config.canvas.api.account_id,
+            hostname: hostname(&config.canvas.api.url),
+            concurrency: config.canvas.api.concurrency.max(1),
             read: CourseRead {
-                page_size: config.page_size,
+                page_size: config.reconcile.page_size,
                 priority: Priority::Bulk,
                 ..CourseRead::default()
             },
-        })
+        }
     }
 
-    /// Opens its own store handle from `[database]` (migrating it, as `serve` does).
+    /// For a command of its own (`reconcile`, `verify`): opens the store from `[database]`
+    /// (migrating it, as `serve` does) and the Canvas client.
     pub async fn from_config(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let canvas = canvas_api::client(&config.canvas.api, clock.clone())?;
         let store = store::open(config.database.url.expose())
             .await
             .with_context(|| format!("cannot open the store at {}", config.database.url))?;
         store.migrate().await.context("migrations failed")?;
-        Self::new(&config.reconcile, store, clock)
+        Ok(Self::new(config, store, canvas, clock))
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -325,35 +295,24 @@ pub async fn verify(config: &Config) -> anyhow::Result<PassReport> {
     Ok(report)
 }
 
-/// Starts the background reconciler and the sharing of its token's quota as tasks of this
-/// process, on the process's store. `canvas_clock` dates Canvas reads and runs the schedule
-/// (Canvas's time: the simulator's in the demo); `clock` dates the quota share.
+/// Starts the background reconciler as a task of this process, on the process's store and
+/// Canvas client. `canvas_clock` dates Canvas reads and runs the schedule (Canvas's time: the
+/// simulator's in the demo).
 pub fn spawn(
     config: &Config,
     store: Arc<Store>,
+    canvas: CanvasClient,
     canvas_clock: Arc<dyn Clock>,
-    clock: Arc<dyn Clock>,
     tasks: &mut Tasks,
     cancel: &CancellationToken,
-) -> anyhow::Result<CanvasClient> {
-    let reconciler = Reconciler::new(&config.reconcile, store.clone(), canvas_clock.clone())?;
-    let client = reconciler.canvas.clone();
-    let settings = schedule::Settings::from_config(&config.reconcile)?;
-    tasks.spawn(
-        "canvas quota share",
-        quota_share::run(
-            store,
-            client.governor().clone(),
-            quota_share::token_key(&config.reconcile),
-            clock,
-            cancel.child_token(),
-        ),
-    );
+) -> anyhow::Result<()> {
+    let settings = schedule::Settings::from_config(&config.reconcile, &config.university)?;
+    let reconciler = Reconciler::new(config, store, canvas, canvas_clock.clone());
     tasks.spawn(
         "reconciler",
         schedule::run(reconciler, settings, canvas_clock, cancel.child_token()),
     );
-    Ok(client)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Mode, Reconciler};
 use crate::clock::Clock;
-use crate::config::{OutageWindow, ReconcileConfig};
+use crate::config::{OutageWindow, ReconcileConfig, UniversityConfig};
 
 /// Scheduling settings, validated from `[reconcile]`.
 #[derive(Debug, Clone)]
@@ -31,18 +31,21 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_config(config: &ReconcileConfig) -> anyhow::Result<Self> {
-        let (start_minute, end_minute) = config.teaching_minutes()?;
+    pub fn from_config(
+        config: &ReconcileConfig,
+        university: &UniversityConfig,
+    ) -> anyhow::Result<Self> {
+        let (start_minute, end_minute) = university.teaching_minutes()?;
         Ok(Self {
             period: Duration::from_secs(config.period_seconds),
             check: Duration::from_secs(config.check_seconds),
             silence_ms: i64::try_from(config.silence_minutes.saturating_mul(60_000))
                 .unwrap_or(i64::MAX),
             teaching: TeachingHours {
-                days: config.teaching_weekdays()?,
+                days: university.teaching_weekdays()?,
                 start_minute,
                 end_minute,
-                offset: config.offset()?,
+                offset: university.offset()?,
             },
             outages: config.outages.clone(),
         })

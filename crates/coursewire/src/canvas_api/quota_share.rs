@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::config::ReconcileConfig;
+use crate::config::CanvasApiConfig;
 use crate::store::Store;
 
 /// How often a process publishes and reads: well under the time a request spends at Canvas.
@@ -23,16 +23,16 @@ pub const FRESH: Duration = Duration::from_secs(5);
 /// The key processes on one token share: a hash of the Canvas URL and the token's identity
 /// (the static token, or the OAuth client and refresh token), so the token itself is never
 /// stored.
-pub fn token_key(config: &ReconcileConfig) -> String {
+pub fn token_key(config: &CanvasApiConfig) -> String {
     let mut hash = Sha256::new();
-    hash.update(config.canvas_url.trim_end_matches('/').as_bytes());
+    hash.update(config.url.trim_end_matches('/').as_bytes());
     hash.update(b"\n");
-    if config.canvas_token.is_empty() {
+    if config.token.is_empty() {
         hash.update(config.oauth_client_id.as_bytes());
         hash.update(b"\n");
         hash.update(config.oauth_refresh_token.expose().as_bytes());
     } else {
-        hash.update(config.canvas_token.expose().as_bytes());
+        hash.update(config.token.expose().as_bytes());
     }
     hex::encode(&hash.finalize()[..12])
 }
