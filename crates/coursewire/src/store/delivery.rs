@@ -398,7 +398,7 @@ impl Store {
         .bind(new.on_exhausted.as_str())
         .bind(new.created_at_ms)
         .bind(new.from_now)
-        .fetch_optional(self.pool.write())
+        .fetch_optional(&self.pool)
         .await?;
         row.map(Subscription::try_from).transpose()
     }
@@ -424,7 +424,7 @@ impl Store {
         let done = sql("UPDATE subscriptions SET paused = $1 WHERE name = $2")
             .bind(paused)
             .bind(name)
-            .execute(self.pool.write())
+            .execute(&self.pool)
             .await?;
         Ok(done > 0)
     }
@@ -513,7 +513,7 @@ impl Store {
         let row: Option<(i64,)> = CURSOR
             .claim(vec![subscription_id.into()], owner, now_ms, until_ms)
             .push(" RETURNING scan_position")
-            .fetch_optional(self.pool.write())
+            .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|(p,)| p))
     }
@@ -528,7 +528,7 @@ impl Store {
         )
         .bind(position)
         .bind(subscription_id)
-        .execute(self.pool.write())
+        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -537,7 +537,7 @@ impl Store {
     pub async fn release_cursor(&self, subscription_id: i64, owner: &str) -> StoreResult<()> {
         CURSOR
             .release(vec![subscription_id.into()], owner)
-            .execute(self.pool.write())
+            .execute(&self.pool)
             .await?;
         Ok(())
     }
@@ -631,7 +631,7 @@ impl Store {
                 now_ms,
                 until_ms,
             )
-            .execute(self.pool.write())
+            .execute(&self.pool)
             .await?;
         Ok(done > 0)
     }
@@ -848,7 +848,7 @@ impl Store {
         .bind(now_ms)
         .bind(id)
         .bind(stale_before_ms)
-        .execute(self.pool.write())
+        .execute(&self.pool)
         .await?;
         Ok(done > 0)
     }
@@ -962,7 +962,7 @@ impl Store {
              ON CONFLICT (name) DO UPDATE SET position = excluded.position")
         .bind(name)
         .bind(position)
-        .execute(self.pool.write())
+        .execute(&self.pool)
         .await?;
         Ok(())
     }

@@ -9,10 +9,6 @@
 //! * connection options and pool sizes ([`Pool::open`]), and the migrations per backend;
 //! * how a write transaction starts ([`Pool::begin_write`]): `BEGIN IMMEDIATE` on SQLite, so a
 //!   writer takes the single write lock up front and a read-then-write is never overtaken;
-//! * SQLite's one writer at a time, queued in the process ([`WriteGate`]) rather than in
-//!   SQLite's busy handler, which sleeps and retries (1, 2, 5 … 100 ms) while the lock is taken:
-//!   with ingest, the processor and delivery all writing, those sleeps were most of the tail
-//!   latency. Writers take turns first come, first served; readers never wait for the gate;
 //! * row locks ([`Locking`]): `FOR UPDATE [SKIP LOCKED]` on PostgreSQL, nothing on SQLite
 //!   (its write lock already excludes every other writer);
 //! * the outbox lock ([`Tx::lock_outbox`]): a transaction-scoped advisory lock on PostgreSQL so
@@ -27,7 +23,6 @@
 
 use std::borrow::Cow;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::error::BoxDynError;
@@ -36,8 +31,6 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
 };
-use tokio::sync::OwnedMutexGuard;
-
 use sqlx::{Arguments, AssertSqlSafe, Encode, FromRow, Postgres, Sqlite, Transaction, Type};
 
 use super::{StoreError, StoreResult, migrations};
@@ -61,13 +54,9 @@ impl Backend {
 /// A connection pool on one of the backends.
 #[derive(Debug, Clone)]
 pub(super) enum Pool {
-    Sqlite(SqlitePool, WriteGate),
+    Sqlite(SqlitePool),
     Postgres(PgPool),
 }
-
-/// The turn of this process's SQLite writers (see the module doc). A writer holds it from
-/// before `BEGIN IMMEDIATE` until its commit or rollback.
-pub(super) type WriteGate = Arc<tokio::sync::Mutex<()>>;
 
 impl Pool {
     /// Opens the pool a database URL names: `sqlite://PATH` (created if missing) or
@@ -92,7 +81,7 @@ impl Pool {
                 .connect_with(options)
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            Ok(Self::Sqlite(pool, WriteGate::default()))
+            Ok(Self::Sqlite(pool))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options =
                 PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
@@ -112,7 +101,7 @@ impl Pool {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Self::Sqlite(..) => Backend::Sqlite,
+            Self::Sqlite(_) => Backend::Sqlite,
             Self::Postgres(_) => Backend::Postgres,
         }
     }
@@ -120,7 +109,7 @@ impl Pool {
     /// Applies the backend's pending migrations (each backend has its own SQL files).
     pub async fn migrate(&self) -> StoreResult<()> {
         match self {
-            Self::Sqlite(pool, _) => migrations::sqlite().run(pool).await?,
+            Self::Sqlite(pool) => migrations::sqlite().run(pool).await?,
             Self::Postgres(pool) => migrations::postgres().run(pool).await?,
         }
         Ok(())
@@ -129,23 +118,14 @@ impl Pool {
     /// Opens a transaction that will write (SQLite: `BEGIN IMMEDIATE`, see the module doc).
     pub async fn begin_write(&self) -> StoreResult<Tx> {
         Ok(match self {
-            Self::Sqlite(pool, gate) => {
-                let turn = gate.clone().lock_owned().await;
-                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, turn)
-            }
+            Self::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
 
-    /// A single statement that writes, outside a transaction (it takes the writers' turn on
-    /// SQLite like a transaction does).
-    pub fn write(&self) -> On<'_> {
-        On::Write(self)
-    }
-
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(pool, _) => pool.close().await,
+            Self::Sqlite(pool) => pool.close().await,
             Self::Postgres(pool) => pool.close().await,
         }
     }
@@ -154,8 +134,7 @@ impl Pool {
 /// An open transaction; dropping it rolls back.
 #[derive(Debug)]
 pub enum Tx {
-    /// The transaction, and the writers' turn it holds until it ends.
-    Sqlite(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
+    Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -165,7 +144,7 @@ const OUTBOX_LOCK_KEY: i64 = 0x636f_7572_7365_7769; // "coursewi"
 impl Tx {
     pub async fn commit(self) -> StoreResult<()> {
         match self {
-            Self::Sqlite(tx, _turn) => tx.commit().await?,
+            Self::Sqlite(tx) => tx.commit().await?,
             Self::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
@@ -187,7 +166,7 @@ impl Tx {
 
     pub fn locking(&self, locking: Locking) -> &'static str {
         match self {
-            Self::Sqlite(..) => "",
+            Self::Sqlite(_) => "",
             Self::Postgres(_) => locking.postgres(),
         }
     }
@@ -259,12 +238,10 @@ impl<T> Record for T where
 {
 }
 
-/// Where a query runs: on the pool (its own implicit transaction; [`Pool::write`] for a
-/// statement that writes) or inside a transaction.
+/// Where a query runs: on the pool (its own implicit transaction) or inside a transaction.
 #[derive(Debug)]
 pub enum On<'c> {
     Pool(&'c Pool),
-    Write(&'c Pool),
     Tx(&'c mut Tx),
 }
 
@@ -341,30 +318,35 @@ macro_rules! run_on {
     ($sql:expr, $on:expr, $make:ident, |$q:ident, $e:ident| $run:expr) => {{
         let Sql { text, values } = $sql;
         let text = AssertSqlSafe(text);
-        let sqlite = |values| arguments::<SqliteArguments>(values).map_err(encode_error);
-        let postgres = |values| arguments::<PgArguments>(values).map_err(encode_error);
         match $on {
-            On::Pool(Pool::Sqlite($e, _)) => {
-                let $q = sqlx::$make(text, sqlite(values)?);
+            On::Pool(Pool::Sqlite($e)) => {
+                let $q = sqlx::$make(
+                    text,
+                    arguments::<SqliteArguments>(values).map_err(encode_error)?,
+                );
                 $run
             }
-            On::Write(Pool::Sqlite($e, gate)) => {
-                let _turn = gate.lock().await;
-                let $q = sqlx::$make(text, sqlite(values)?);
+            On::Pool(Pool::Postgres($e)) => {
+                let $q = sqlx::$make(
+                    text,
+                    arguments::<PgArguments>(values).map_err(encode_error)?,
+                );
                 $run
             }
-            On::Pool(Pool::Postgres($e)) | On::Write(Pool::Postgres($e)) => {
-                let $q = sqlx::$make(text, postgres(values)?);
-                $run
-            }
-            On::Tx(Tx::Sqlite(tx, _)) => {
+            On::Tx(Tx::Sqlite(tx)) => {
                 let $e = &mut **tx;
-                let $q = sqlx::$make(text, sqlite(values)?);
+                let $q = sqlx::$make(
+                    text,
+                    arguments::<SqliteArguments>(values).map_err(encode_error)?,
+                );
                 $run
             }
             On::Tx(Tx::Postgres(tx)) => {
                 let $e = &mut **tx;
-                let $q = sqlx::$make(text, postgres(values)?);
+                let $q = sqlx::$make(
+                    text,
+                    arguments::<PgArguments>(values).map_err(encode_error)?,
+                );
                 $run
             }
         }
