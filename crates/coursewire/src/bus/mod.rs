@@ -13,8 +13,9 @@
 //!   upstream event always yields the same change-event id, across retries, replays and
 //!   processes, and one upstream event that changed two entities yields two ids.
 //! * `source`: the upstream's (`canvas://<host>`).
-//! * `type`: `edu.canvas.<entity>.<created|updated|deleted>`, the entity named as Canvas names
-//!   it (`course_section`), e.g. `edu.canvas.enrollment.updated`.
+//! * `type`: `edu.<system>.<entity>.<created|updated|deleted>`: the system whose entity it is
+//!   ([`crate::catalog::EntityKind::system`]) and the entity as that system names it
+//!   (`course_section`), e.g. `edu.canvas.enrollment.updated`.
 //! * `subject`: the entity key with the local id, `enrollment/48`.
 //! * `time`: the upstream event time (the version that produced the change).
 //! * `data`: the normalized entity after the change (for `deleted`, its last state).
@@ -102,7 +103,8 @@ pub fn change_event(
         id: change_event_id(&observed.version.tie, &subject),
         source: observed.source.clone(),
         r#type: format!(
-            "edu.canvas.{}.{}",
+            "edu.{}.{}.{}",
+            entity.entity.kind.system(),
             entity.entity.kind.type_name(),
             change.as_str()
         ),

@@ -90,6 +90,23 @@ impl EntityKind {
 
     /// The entity name used in CloudEvents types, Canvas's own (`course_section`), matching the
     /// decoder's upstream types.
+    /// The system whose entity this is: the middle of change-event types
+    /// (`edu.<system>.<entity>.<change>`). Every kind kept today is Canvas's; recordings,
+    /// rooms and incidents will name theirs.
+    pub fn system(self) -> &'static str {
+        match self {
+            Self::Account
+            | Self::Term
+            | Self::Course
+            | Self::Section
+            | Self::User
+            | Self::Enrollment
+            | Self::Module
+            | Self::ModuleItem
+            | Self::Assignment => "canvas",
+        }
+    }
+
     pub fn type_name(self) -> &'static str {
         match self {
             Self::Term => "enrollment_term",
