@@ -262,10 +262,17 @@ impl Processor {
         until: i64,
         stop: &CancellationToken,
     ) -> StoreResult<usize> {
+        let limit = self.settings.max_rows_per_lane as i64;
+        // One read for every lane's head rows, then the items lane by lane, in claim order.
+        let mut heads: std::collections::HashMap<Lane, Vec<PendingRow>> =
+            std::collections::HashMap::with_capacity(won.len());
+        for head in self.store.lanes_rows(won, limit).await? {
+            let lane = Lane::of(head.row.subject.as_deref(), head.row.id);
+            heads.entry(lane).or_default().push(head);
+        }
         let mut items = Vec::new();
         for lane in won {
-            let limit = self.settings.max_rows_per_lane as i64;
-            for head in self.store.lane_rows(lane, limit).await? {
+            for head in heads.remove(lane).unwrap_or_default() {
                 items.push(Item {
                     lane,
                     inbox_id: head.row.id,

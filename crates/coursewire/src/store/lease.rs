@@ -17,7 +17,7 @@
 //! transaction it runs in. Time is whatever clock the caller reads: nothing here calls the
 //! wall clock.
 
-use super::dialect::{Sql, Value, sql_built};
+use super::dialect::{Sql, Value, placeholders, sql_built};
 
 /// A table whose rows are held by lease, and how a row is named in it.
 #[derive(Debug, Clone, Copy)]
@@ -81,10 +81,25 @@ impl Leased {
         )
     }
 
-    /// Takes the row for `owner` only if its lease expired before `now_ms`, whoever held it
-    /// (a holder that is still running finds out at its next renewal).
-    pub fn take_over(&self, key: Vec<Value>, owner: &str, now_ms: i64, until_ms: i64) -> Sql {
-        self.take(key, owner, now_ms, until_ms, "lease_until < $3")
+    /// Takes for `owner` every row named by `keys` whose lease expired before `now_ms`, whoever
+    /// held it (a holder that is still running finds out at its next renewal); in one
+    /// statement, for a table keyed by one column. Add `RETURNING …` to learn which.
+    pub fn take_over_any(&self, keys: Vec<Value>, owner: &str, now_ms: i64, until_ms: i64) -> Sql {
+        debug_assert_eq!(self.key.len(), 1, "take_over_any on {}", self.table);
+        let mut query = sql_built(format!(
+            "UPDATE {} SET lease_owner = $1, lease_until = $2 WHERE {} IN ({}) \
+             AND lease_until < $3",
+            self.table,
+            self.key[0],
+            placeholders(4, keys.len())
+        ))
+        .bind(owner)
+        .bind(until_ms)
+        .bind(now_ms);
+        for key in keys {
+            query = query.bind(key);
+        }
+        query
     }
 
     /// Sets the lease to (`$1` owner, `$2` until) where `condition` holds (`$3` is now).

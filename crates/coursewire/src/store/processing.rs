@@ -18,7 +18,9 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::dialect::{Locking, Tx, sql, sql_built};
+use std::collections::HashSet;
+
+use super::dialect::{Locking, Tx, placeholders, sql, sql_built};
 use super::lease::PROCESSOR_LANE;
 use super::{InboxRow, InboxStatus, Store, StoreError, StoreResult};
 use crate::bus::NewChangeEvent;
@@ -113,6 +115,9 @@ pub struct ChangeEventRow {
     pub event: Value,
 }
 
+/// Lanes per claim or read statement, well below both backends' parameter limits.
+const LANES_PER_STATEMENT: usize = 500;
+
 /// The first pending rows of a subject lane, in the order the processor applies events.
 const HEAD_OF_SUBJECT: &str = "SELECT * FROM inbox WHERE status = 'pending' AND subject = $1 \
      ORDER BY COALESCE(event_time, received_at), dedup_key LIMIT $2";
@@ -162,6 +167,8 @@ impl Store {
     /// `until_ms`. A lease left behind past its `lease_until` is taken over, and that counts an
     /// attempt against the lane's head row (its owner crashed or stalled on it); a lane that
     /// was released has no lease row and is claimed without counting. Returns the lanes won.
+    /// A few statements per chunk of lanes, not two per lane: under a flood every event is a
+    /// lane of its own.
     pub async fn claim_lanes(
         &self,
         lanes: &[Lane],
@@ -170,41 +177,93 @@ impl Store {
         until_ms: i64,
     ) -> StoreResult<Vec<Lane>> {
         let mut tx = self.pool.begin_write().await?;
-        let mut won = Vec::with_capacity(lanes.len());
-        for lane in lanes {
+        let mut won: HashSet<String> = HashSet::with_capacity(lanes.len());
+        for chunk in lanes.chunks(LANES_PER_STATEMENT) {
+            let keys: Vec<String> = chunk.iter().map(Lane::key).collect();
             // A lease row left behind expired means its owner died or stalled: take it over
             // and count an attempt against the lane's head, the row that owner was likely on.
-            // A drained or released lane has no row: claiming it anew counts nothing.
-            let taken_over = PROCESSOR_LANE
-                .take_over(vec![lane.key().into()], owner, now_ms, until_ms)
-                .execute(&mut tx)
+            let taken_over: Vec<(String,)> = PROCESSOR_LANE
+                .take_over_any(
+                    keys.iter().map(Into::into).collect(),
+                    owner,
+                    now_ms,
+                    until_ms,
+                )
+                .push(" RETURNING lane")
+                .fetch_all(&mut tx)
                 .await?;
-            if taken_over > 0 {
-                if let Some(head) = lane_head(&mut tx, lane, 1).await?.first() {
+            for (key,) in taken_over {
+                if let Some(lane) = chunk.iter().find(|lane| lane.key() == key)
+                    && let Some(head) = lane_head(&mut tx, lane, 1).await?.first()
+                {
                     sql("UPDATE inbox SET attempts = attempts + 1 WHERE id = $1")
                         .bind(head.row.id)
                         .execute(&mut tx)
                         .await?;
                 }
-                won.push(lane.clone());
+                won.insert(key);
+            }
+            // A drained or released lane has no row: claiming it anew counts nothing.
+            let fresh: Vec<&String> = keys.iter().filter(|key| !won.contains(*key)).collect();
+            if fresh.is_empty() {
                 continue;
             }
-            let fresh: Option<(String,)> = sql(
+            let rows: Vec<String> = (0..fresh.len())
+                .map(|i| format!("(${}, $1, $2, $3)", 4 + i))
+                .collect();
+            let mut insert = sql_built(format!(
                 "INSERT INTO processor_lanes (lane, lease_owner, lease_until, claimed_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (lane) DO NOTHING RETURNING lane",
-            )
-            .bind(lane.key())
+                 VALUES {} ON CONFLICT (lane) DO NOTHING RETURNING lane",
+                rows.join(", ")
+            ))
             .bind(owner)
             .bind(until_ms)
-            .bind(now_ms)
-            .fetch_optional(&mut tx)
-            .await?;
-            if fresh.is_some() {
-                won.push(lane.clone());
+            .bind(now_ms);
+            for key in fresh {
+                insert = insert.bind(key);
             }
+            let inserted: Vec<(String,)> = insert.fetch_all(&mut tx).await?;
+            won.extend(inserted.into_iter().map(|(key,)| key));
         }
         tx.commit().await?;
-        Ok(won)
+        Ok(lanes
+            .iter()
+            .filter(|lane| won.contains(&lane.key()))
+            .cloned()
+            .collect())
+    }
+
+    /// The first `limit` pending rows of each lane, in one read (by lane, then in the order
+    /// the processor applies them). See [`Store::lane_rows`].
+    pub async fn lanes_rows(&self, lanes: &[Lane], limit: i64) -> StoreResult<Vec<PendingRow>> {
+        let mut rows = Vec::new();
+        let subjects: Vec<&str> = lanes
+            .iter()
+            .filter_map(|lane| match lane {
+                Lane::Subject(subject) => Some(subject.as_str()),
+                Lane::Row(_) => None,
+            })
+            .collect();
+        for chunk in subjects.chunks(LANES_PER_STATEMENT) {
+            let mut query = sql_built(format!(
+                "SELECT * FROM (SELECT inbox.*, ROW_NUMBER() OVER (PARTITION BY subject \
+                 ORDER BY COALESCE(event_time, received_at), dedup_key) AS lane_rank \
+                 FROM inbox WHERE status = 'pending' AND subject IN ({})) AS heads \
+                 WHERE lane_rank <= $1 ORDER BY subject, lane_rank",
+                placeholders(2, chunk.len())
+            ))
+            .bind(limit);
+            for subject in chunk {
+                query = query.bind(*subject);
+            }
+            rows.extend(query.fetch_all::<PendingRow>(&self.pool).await?);
+        }
+        for lane in lanes {
+            if let Lane::Row(id) = lane {
+                rows.extend(self.pending_row(*id).await?);
+            }
+        }
+        Ok(rows)
     }
 
     /// The lane's first `limit` pending rows by (event time, else receive time; dedup key):
