@@ -3,8 +3,6 @@
 //! events and audit rows and marks the row processed (or quarantined); a lane left empty is
 //! released in the same transaction.
 
-use std::collections::HashSet;
-
 use serde_json::json;
 
 use super::decode::{self, Step};
@@ -56,8 +54,8 @@ pub struct Batch<'a> {
 
 /// Applies `items` in ONE transaction, in order (a lane's rows must come in lane order), and
 /// returns what became of each. The transaction first renews the lease of every lane in the
-/// batch (the fence: rows of a lane lost to another worker are left alone), and, after a lane's
-/// last row in the batch, releases the lane if nothing of it is pending any more.
+/// batch (the fence: rows of a lane lost to another worker are left alone), and at the end
+/// releases every lane of the batch that has nothing pending any more.
 ///
 /// On SQLite a commit is an fsync under the single write lock: one per batch instead of one
 /// per event is what lets the processor keep up with ingest (bench/README.md). A store error
@@ -72,39 +70,42 @@ pub async fn apply_batch(
     let mut lanes: Vec<&Lane> = items.iter().map(|item| item.lane).collect();
     lanes.sort();
     lanes.dedup();
-    let mut lost = HashSet::new();
-    for lane in lanes {
-        if !tx
-            .renew_lease(lane, batch.owner, batch.lease_until_ms)
-            .await?
-        {
-            lost.insert(lane);
-        }
-    }
+    let held = tx
+        .renew_leases(&lanes, batch.owner, batch.lease_until_ms)
+        .await?;
+    let ctx = Context {
+        now_ms: batch.now_ms,
+    };
     let mut results = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        if lost.contains(item.lane) {
+    for item in items {
+        if !held.contains(&item.lane.key()) {
             results.push(Applied::LostLease);
             continue;
         }
-        let ctx = Context {
-            now_ms: batch.now_ms,
-        };
-        let mut applied = match tx.lock_pending(item.inbox_id).await? {
+        results.push(match tx.lock_pending(item.inbox_id).await? {
             None => Applied::NotPending,
             Some(row) => match &item.poison {
                 Some(reason) => quarantine_in(&mut tx, ctx, &row, reason).await?,
                 None => apply_in(&mut tx, ctx, &row).await?,
             },
-        };
-        let last_of_lane = !items[i + 1..].iter().any(|later| later.lane == item.lane);
-        if last_of_lane
-            && tx.release_if_drained(item.lane, batch.owner).await?
-            && let Applied::Done { released, .. } = &mut applied
+        });
+    }
+    // Every lane of the batch that has nothing pending any more is let go, in one statement;
+    // its last row in the batch says so.
+    let ours: Vec<&Lane> = lanes
+        .into_iter()
+        .filter(|lane| held.contains(&lane.key()))
+        .collect();
+    let released = tx.release_drained(&ours, batch.owner).await?;
+    for lane in ours {
+        if !released.contains(&lane.key()) {
+            continue;
+        }
+        if let Some(last) = items.iter().rposition(|item| item.lane == lane)
+            && let Applied::Done { released, .. } = &mut results[last]
         {
             *released = true;
         }
-        results.push(applied);
     }
     tx.commit().await?;
     Ok(results)

@@ -10,9 +10,10 @@
 
 use serde::Serialize;
 
-use super::dialect::{Tx, sql};
+use super::dialect::Tx;
 use super::lease::{CURSOR, DELIVERY_LANE};
 use super::processing::ChangeEventRecord;
+use super::query::sql;
 use super::{ChangeEventRow, Store, StoreError, StoreResult};
 
 /// What happens to an event whose retry schedule is used up.

@@ -17,7 +17,7 @@
 //! transaction it runs in. Time is whatever clock the caller reads: nothing here calls the
 //! wall clock.
 
-use super::dialect::{Sql, Value, placeholders, sql_built};
+use super::query::{Sql, Value, placeholders, sql_built};
 
 /// A table whose rows are held by lease, and how a row is named in it.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +96,24 @@ impl Leased {
         .bind(owner)
         .bind(until_ms)
         .bind(now_ms);
+        for key in keys {
+            query = query.bind(key);
+        }
+        query
+    }
+
+    /// [`Leased::renew`] of every row named by `keys` in one statement, for a table keyed by
+    /// one column. Add `RETURNING …` to learn which are still `owner`'s.
+    pub fn renew_any(&self, keys: Vec<Value>, owner: &str, until_ms: i64) -> Sql {
+        debug_assert_eq!(self.key.len(), 1, "renew_any on {}", self.table);
+        let mut query = sql_built(format!(
+            "UPDATE {} SET lease_until = $2 WHERE {} IN ({}) AND lease_owner = $1",
+            self.table,
+            self.key[0],
+            placeholders(3, keys.len())
+        ))
+        .bind(owner)
+        .bind(until_ms);
         for key in keys {
             query = query.bind(key);
         }

@@ -12,6 +12,7 @@ mod dialect;
 mod lease;
 mod migrations;
 mod processing;
+mod query;
 mod reconcile;
 
 use std::fmt;
@@ -24,11 +25,12 @@ pub use delivery::{
     DeliveryOp, DeliveryOpResult, Handoff, LaneEvent, LaneMove, LaneStatus, NewSubscription,
     OnExhausted, RetryCounts, Subscription,
 };
-use dialect::{Pool, placeholders, sql, sql_built};
+use dialect::Pool;
 pub use processing::{
     AuditEntry, ChangeEventRow, Lane, LaneLease, PendingRef, PendingRow, ProcessingTx,
     ReplayCandidate,
 };
+use query::{placeholders, sql, sql_built};
 
 /// What can go wrong talking to the store, by what a caller does about it: retry later
 /// (`Unavailable`), tell the client it collides with what is stored (`Conflict`), fix the
@@ -344,7 +346,7 @@ impl Store {
 
 /// One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` for a chunk of entries. One
 /// statement per batch instead of one per row is what keeps the group commit short.
-fn inbox_insert(entries: &[NewInboxEntry]) -> dialect::Sql {
+fn inbox_insert(entries: &[NewInboxEntry]) -> query::Sql {
     const COLUMNS: usize = 11;
     let rows: Vec<String> = (0..entries.len())
         .map(|i| format!("({})", placeholders(1 + i * COLUMNS, COLUMNS)))

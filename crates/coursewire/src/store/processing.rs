@@ -20,8 +20,9 @@ use serde_json::{Map, Value};
 
 use std::collections::HashSet;
 
-use super::dialect::{Locking, Tx, placeholders, sql, sql_built};
+use super::dialect::{Locking, Tx};
 use super::lease::PROCESSOR_LANE;
+use super::query::{placeholders, sql, sql_built};
 use super::{InboxRow, InboxStatus, Store, StoreError, StoreResult};
 use crate::bus::NewChangeEvent;
 use crate::catalog::{EntityKind, EntityRef, StoredEntity, Version};
@@ -125,7 +126,7 @@ const HEAD_OF_ROW: &str = "SELECT * FROM inbox WHERE status = 'pending' AND id =
 
 /// The lane's first `limit` pending rows, on the pool or inside a transaction.
 async fn lane_head<'c>(
-    on: impl Into<super::dialect::On<'c>>,
+    on: impl Into<super::query::On<'c>>,
     lane: &Lane,
     limit: i64,
 ) -> StoreResult<Vec<PendingRow>> {
@@ -301,6 +302,8 @@ impl Store {
     pub async fn begin_processing(&self) -> StoreResult<ProcessingTx> {
         Ok(ProcessingTx {
             tx: self.pool.begin_write().await?,
+            audits: Vec::new(),
+            processed: Vec::new(),
         })
     }
 
@@ -438,10 +441,22 @@ impl Store {
 
 /// The processing transaction. Every method runs inside it; nothing is visible to others until
 /// [`ProcessingTx::commit`]; dropping it rolls back.
+///
+/// Audit rows and `processed` marks are the most frequent writes and the ones nothing reads back
+/// inside the transaction: they are kept and written as one multi-row statement each when the
+/// transaction commits (or before a read that must see them), so a batch of single-event lanes
+/// costs a few statements per event instead of ten under SQLite's one write lock.
 #[derive(Debug)]
 pub struct ProcessingTx {
     tx: Tx,
+    audits: Vec<AuditEntry>,
+    /// Rows to mark processed, with the time.
+    processed: Vec<(i64, i64)>,
 }
+
+/// Audit rows or inbox ids per statement: 7 values a row keeps far below both backends'
+/// parameter limits.
+const ROWS_PER_STATEMENT: usize = 500;
 
 impl ProcessingTx {
     /// Extends `owner`'s lease on `lane` to `until_ms`. False when `owner` no longer holds it
@@ -457,6 +472,27 @@ impl ProcessingTx {
             .execute(&mut self.tx)
             .await?;
         Ok(renewed == 1)
+    }
+
+    /// [`ProcessingTx::renew_lease`] for many lanes in one statement per chunk; returns the
+    /// keys of the lanes `owner` still holds.
+    pub async fn renew_leases(
+        &mut self,
+        lanes: &[&Lane],
+        owner: &str,
+        until_ms: i64,
+    ) -> StoreResult<HashSet<String>> {
+        let mut held = HashSet::with_capacity(lanes.len());
+        for chunk in lanes.chunks(LANES_PER_STATEMENT) {
+            let keys = chunk.iter().map(|lane| lane.key().into()).collect();
+            let renewed: Vec<(String,)> = PROCESSOR_LANE
+                .renew_any(keys, owner, until_ms)
+                .push(" RETURNING lane")
+                .fetch_all(&mut self.tx)
+                .await?;
+            held.extend(renewed.into_iter().map(|(key,)| key));
+        }
+        Ok(held)
     }
 
     /// Locks the inbox row and returns it if it is still pending; `None` if it is not pending
@@ -534,19 +570,9 @@ impl ProcessingTx {
         Ok(position.map(|(p,)| p))
     }
 
+    /// Adds an audit row (written with the transaction's other audit rows, see the type doc).
     pub async fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<()> {
-        sql("INSERT INTO audit_log \
-             (at, inbox_id, subject, cause_id, action, change_event_id, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(entry.at_ms)
-        .bind(entry.inbox_id)
-        .bind(&entry.subject)
-        .bind(&entry.cause_id)
-        .bind(&entry.action)
-        .bind(&entry.change_event_id)
-        .bind(entry.detail.to_string())
-        .execute(&mut self.tx)
-        .await?;
+        self.audits.push(entry.clone());
         Ok(())
     }
 
@@ -558,6 +584,10 @@ impl ProcessingTx {
         reason: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<()> {
+        if status == InboxStatus::Processed && reason.is_none() {
+            self.processed.push((inbox_id, now_ms));
+            return Ok(());
+        }
         sql(
             "UPDATE inbox SET status = $1, status_reason = $2, processed_at = $3 \
              WHERE id = $4 AND status = 'pending'",
@@ -571,9 +601,53 @@ impl ProcessingTx {
         Ok(())
     }
 
+    /// Writes the audit rows and `processed` marks kept so far.
+    async fn flush(&mut self) -> StoreResult<()> {
+        let audits = std::mem::take(&mut self.audits);
+        for chunk in audits.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(1 + i * 7, 7)))
+                .collect();
+            let mut insert = sql_built(format!(
+                "INSERT INTO audit_log \
+                 (at, inbox_id, subject, cause_id, action, change_event_id, detail) VALUES {}",
+                rows.join(", ")
+            ));
+            for entry in chunk {
+                insert = insert
+                    .bind(entry.at_ms)
+                    .bind(entry.inbox_id)
+                    .bind(&entry.subject)
+                    .bind(&entry.cause_id)
+                    .bind(&entry.action)
+                    .bind(&entry.change_event_id)
+                    .bind(entry.detail.to_string());
+            }
+            insert.execute(&mut self.tx).await?;
+        }
+        let mut processed = std::mem::take(&mut self.processed);
+        processed.sort_by_key(|(_, at)| *at);
+        for same_time in processed.chunk_by(|a, b| a.1 == b.1) {
+            for chunk in same_time.chunks(ROWS_PER_STATEMENT) {
+                let mut update = sql_built(format!(
+                    "UPDATE inbox SET status = 'processed', status_reason = NULL, \
+                     processed_at = $1 WHERE status = 'pending' AND id IN ({})",
+                    placeholders(2, chunk.len())
+                ))
+                .bind(chunk[0].1);
+                for (id, _) in chunk {
+                    update = update.bind(*id);
+                }
+                update.execute(&mut self.tx).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes `owner`'s lease on `lane` if the lane has no pending row left; true if
     /// released.
     pub async fn release_if_drained(&mut self, lane: &Lane, owner: &str) -> StoreResult<bool> {
+        self.flush().await?;
         if !lane_head(&mut self.tx, lane, 1).await?.is_empty() {
             return Ok(false);
         }
@@ -584,7 +658,49 @@ impl ProcessingTx {
         Ok(true)
     }
 
-    pub async fn commit(self) -> StoreResult<()> {
+    /// [`ProcessingTx::release_if_drained`] for many lanes: one statement per chunk of subject
+    /// lanes. Returns the keys of the lanes released.
+    pub async fn release_drained(
+        &mut self,
+        lanes: &[&Lane],
+        owner: &str,
+    ) -> StoreResult<HashSet<String>> {
+        self.flush().await?;
+        let mut released = HashSet::new();
+        let subjects: Vec<&str> = lanes
+            .iter()
+            .filter_map(|lane| match lane {
+                Lane::Subject(subject) => Some(subject.as_str()),
+                Lane::Row(_) => None,
+            })
+            .collect();
+        for chunk in subjects.chunks(LANES_PER_STATEMENT) {
+            let mut delete = sql_built(format!(
+                "DELETE FROM processor_lanes WHERE lane IN ({}) AND lease_owner = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM inbox \
+                   WHERE inbox.status = 'pending' AND inbox.subject = processor_lanes.lane) \
+                 RETURNING lane",
+                placeholders(2, chunk.len())
+            ))
+            .bind(owner);
+            for subject in chunk {
+                delete = delete.bind(*subject);
+            }
+            let rows: Vec<(String,)> = delete.fetch_all(&mut self.tx).await?;
+            released.extend(rows.into_iter().map(|(key,)| key));
+        }
+        for lane in lanes {
+            if let Lane::Row(_) = lane
+                && self.release_if_drained(lane, owner).await?
+            {
+                released.insert(lane.key());
+            }
+        }
+        Ok(released)
+    }
+
+    pub async fn commit(mut self) -> StoreResult<()> {
+        self.flush().await?;
         self.tx.commit().await
     }
 }

@@ -4,8 +4,8 @@
 //! [`Store::insert_inbox_batch`], so every repair goes through the processor like a pushed
 //! event.
 
-use super::dialect::{placeholders, sql, sql_built};
 use super::processing::EntityRecord;
+use super::query::{placeholders, sql, sql_built};
 use super::{Store, StoreResult};
 use crate::catalog::{EntityKind, StoredEntity};
 
