@@ -43,6 +43,14 @@ impl Lane {
         }
     }
 
+    /// The entity's subject, for a lane of one.
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Lane::Subject(subject) => Some(subject),
+            Lane::Row(_) => None,
+        }
+    }
+
     /// The key stored in `processor_lanes`.
     pub fn key(&self) -> String {
         match self {
@@ -238,13 +246,7 @@ impl Store {
     /// the processor applies them). See [`Store::lane_rows`].
     pub async fn lanes_rows(&self, lanes: &[Lane], limit: i64) -> StoreResult<Vec<PendingRow>> {
         let mut rows = Vec::new();
-        let subjects: Vec<&str> = lanes
-            .iter()
-            .filter_map(|lane| match lane {
-                Lane::Subject(subject) => Some(subject.as_str()),
-                Lane::Row(_) => None,
-            })
-            .collect();
+        let subjects: Vec<&str> = lanes.iter().filter_map(|lane| lane.subject()).collect();
         for chunk in subjects.chunks(LANES_PER_STATEMENT) {
             let mut query = sql_built(format!(
                 "SELECT * FROM (SELECT inbox.*, ROW_NUMBER() OVER (PARTITION BY subject \
@@ -667,13 +669,7 @@ impl ProcessingTx {
     ) -> StoreResult<HashSet<String>> {
         self.flush().await?;
         let mut released = HashSet::new();
-        let subjects: Vec<&str> = lanes
-            .iter()
-            .filter_map(|lane| match lane {
-                Lane::Subject(subject) => Some(subject.as_str()),
-                Lane::Row(_) => None,
-            })
-            .collect();
+        let subjects: Vec<&str> = lanes.iter().filter_map(|lane| lane.subject()).collect();
         for chunk in subjects.chunks(LANES_PER_STATEMENT) {
             let mut delete = sql_built(format!(
                 "DELETE FROM processor_lanes WHERE lane IN ({}) AND lease_owner = $1 \
