@@ -1089,6 +1089,16 @@ async fn drop_caught_up_lane(tx: &mut Tx, subscription_id: i64, subject: &str) -
     Ok(())
 }
 
+/// A delivery succeeded: the subscription is not failing any more.
+async fn clear_failing_in(tx: &mut Tx, subscription_id: i64) -> StoreResult<()> {
+    sql("UPDATE subscriptions SET failing_since = NULL \
+         WHERE id = $1 AND failing_since IS NOT NULL")
+    .bind(subscription_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// An answer's mark on the subscription: a success clears `failing_since` (when asked), a
 /// failure sets it and disables the endpoint past the window. True if this disabled it.
 async fn note_answer_in(
@@ -1099,11 +1109,7 @@ async fn note_answer_in(
 ) -> StoreResult<bool> {
     let disabled = if delivered {
         if end.clear_failing {
-            sql("UPDATE subscriptions SET failing_since = NULL \
-                 WHERE id = $1 AND failing_since IS NOT NULL")
-            .bind(subscription_id)
-            .execute(&mut *tx)
-            .await?;
+            clear_failing_in(tx, subscription_id).await?;
         }
         false
     } else {
@@ -1208,11 +1214,7 @@ async fn advance_in(tx: &mut Tx, advance: &CursorAdvance) -> StoreResult<Deliver
         drop_caught_up_lane(tx, sub, &handoff.subject).await?;
     }
     if advance.clear_failing {
-        sql("UPDATE subscriptions SET failing_since = NULL \
-             WHERE id = $1 AND failing_since IS NOT NULL")
-        .bind(sub)
-        .execute(&mut *tx)
-        .await?;
+        clear_failing_in(tx, sub).await?;
     }
     Ok(DeliveryOpResult::Advanced { held, disabled })
 }
