@@ -353,6 +353,53 @@ fn unknown_event_names_pass_through_as_unknown() {
 }
 
 #[test]
+fn when_the_event_name_and_the_body_disagree_the_body_decides() {
+    // A section's body (it holds course_section_id as well as its course's id) sent as
+    // `course_updated`: read as the section it describes, not as course 565.
+    let slip = json!({
+        "metadata": {"event_name": "course_updated", "event_time": "2026-09-01T10:00:00Z",
+                     "hostname": "canvas.test.edu", "request_id": "r-slip"},
+        "body": {"course_section_id": "21070000000004811", "course_id": "565",
+                 "name": "Lab A", "workflow_state": "active"}
+    });
+    let event = decode_value(&slip).expect("decodes").remove(0);
+    assert_eq!(event.event_name, "course_section_updated");
+    assert_eq!(event.sent_as.as_deref(), Some("course_updated"));
+    assert_eq!(event.cloud.r#type, "edu.canvas.course_section.updated");
+    assert_eq!(event.cloud.subject.as_deref(), Some("section/4811"));
+    assert!(
+        event
+            .warnings
+            .iter()
+            .any(|w| w.contains("event_name course_updated disagrees with its body")),
+        "{:?}",
+        event.warnings
+    );
+    // The dedup key is the one of what Canvas sent: a redelivery of the slip is a duplicate.
+    let again = decode_value(&slip).expect("decodes").remove(0);
+    assert_eq!(again.dedup_key, event.dedup_key);
+
+    // A body that agrees, or that names no entity, leaves the name alone.
+    let agrees = decode_value(&json!({
+        "metadata": {"event_name": "course_section_updated"},
+        "body": {"course_section_id": "4811", "course_id": "565"}
+    }))
+    .expect("decodes")
+    .remove(0);
+    assert_eq!(agrees.sent_as, None);
+    let nameless = decode_value(&json!({
+        "metadata": {"event_name": "course_updated"},
+        "body": {"name": "x"}
+    }))
+    .expect("decodes")
+    .remove(0);
+    assert_eq!(
+        (nameless.event_name.as_str(), nameless.sent_as),
+        ("course_updated", None)
+    );
+}
+
+#[test]
 fn dedup_key_is_content_derived() {
     let bytes = fs::read(data_dir().join("enrollment_created.json")).expect("example");
     let original = decode_one(&bytes);

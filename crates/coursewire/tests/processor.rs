@@ -178,6 +178,7 @@ both_backends!(
     older_events_never_overwrite_newer_state,
     bad_rows_are_quarantined_with_a_reason,
     a_row_of_an_unknown_source_is_quarantined_not_read_as_canvas,
+    an_event_whose_name_and_body_disagree_is_applied_as_its_body_says,
     poison_row_is_quarantined_after_max_attempts,
     failing_row_is_quarantined_with_its_last_error,
     a_failing_row_does_not_hold_up_its_batch,
@@ -224,7 +225,7 @@ async fn events_fill_catalog_outbox_and_audit_in_one_step(db: TestDb) {
     assert_eq!(store.inbox_depth().await.unwrap().processed, 4);
 
     let enrollment = store
-        .catalog_entity(EntityRef::new(EntityKind::Enrollment, 48))
+        .catalog_entity(&EntityRef::new(EntityKind::Enrollment, 48))
         .await
         .unwrap()
         .expect("enrollment in the catalog");
@@ -233,7 +234,7 @@ async fn events_fill_catalog_outbox_and_audit_in_one_step(db: TestDb) {
     assert!(!enrollment.state.contains_key("raw"));
     assert_eq!(enrollment.sequence, 1);
     let section = store
-        .catalog_entity(EntityRef::new(EntityKind::Section, 4811))
+        .catalog_entity(&EntityRef::new(EntityKind::Section, 4811))
         .await
         .unwrap()
         .expect("section");
@@ -298,7 +299,7 @@ async fn no_op_and_duplicate_events_produce_no_change_event(db: TestDb) {
         assert!(audit[0].change_event_id.is_none());
     }
     let stored = store
-        .catalog_entity(EntityRef::new(EntityKind::Enrollment, 48))
+        .catalog_entity(&EntityRef::new(EntityKind::Enrollment, 48))
         .await
         .unwrap()
         .unwrap();
@@ -322,7 +323,7 @@ async fn deleted_workflow_state_removes_the_entity(db: TestDb) {
     )
     .await;
     processor(&store, &clock).drain().await.unwrap();
-    assert!(store.catalog_entity(key).await.unwrap().is_some());
+    assert!(store.catalog_entity(&key).await.unwrap().is_some());
 
     insert(
         &store,
@@ -337,7 +338,7 @@ async fn deleted_workflow_state_removes_the_entity(db: TestDb) {
     .await;
     processor(&store, &clock).drain().await.unwrap();
     assert!(
-        store.catalog_entity(key).await.unwrap().is_none(),
+        store.catalog_entity(&key).await.unwrap().is_none(),
         "deleted"
     );
 
@@ -355,7 +356,7 @@ async fn deleted_workflow_state_removes_the_entity(db: TestDb) {
     .await;
     processor(&store, &clock).drain().await.unwrap();
     assert!(
-        store.catalog_entity(key).await.unwrap().is_none(),
+        store.catalog_entity(&key).await.unwrap().is_none(),
         "still deleted"
     );
     assert_eq!(
@@ -392,7 +393,7 @@ async fn deleted_workflow_state_removes_the_entity(db: TestDb) {
     )
     .await;
     processor(&store, &clock).drain().await.unwrap();
-    assert!(store.catalog_entity(key).await.unwrap().is_some());
+    assert!(store.catalog_entity(&key).await.unwrap().is_some());
     let outbox = check_outbox(&store).await;
     assert_eq!(
         outbox["enrollment/48"][2]["type"],
@@ -419,7 +420,7 @@ async fn older_events_never_overwrite_newer_state(db: TestDb) {
         processor(&store, &clock).drain().await.unwrap();
     }
     let course = store
-        .catalog_entity(EntityRef::new(EntityKind::Course, 565))
+        .catalog_entity(&EntityRef::new(EntityKind::Course, 565))
         .await
         .unwrap()
         .unwrap();
@@ -509,6 +510,58 @@ async fn a_row_of_an_unknown_source_is_quarantined_not_read_as_canvas(db: TestDb
     assert!(check_outbox(&store).await.is_empty());
 }
 
+async fn an_event_whose_name_and_body_disagree_is_applied_as_its_body_says(db: TestDb) {
+    let store = db.store().await;
+    let clock = TestClock::new();
+    // A section's body sent as `course_updated`, and a login that names no user.
+    let mut slip = event(
+        EntityKind::Section,
+        4811,
+        0,
+        "slip",
+        json!({"course_id": "565", "name": "Lab A", "workflow_state": "active"}),
+    );
+    slip["metadata"]["event_name"] = json!("course_updated");
+    let anonymous = json!({
+        "metadata": {"event_name": "logged_in", "event_time": "2026-09-01T10:00:00Z",
+                     "request_id": "who"},
+        "body": {}
+    });
+    let ids = insert(&store, &[slip, anonymous]).await;
+    processor(&store, &clock).drain().await.unwrap();
+
+    let section = store
+        .catalog_entity(&EntityRef::new(EntityKind::Section, 4811))
+        .await
+        .unwrap()
+        .expect("applied as the section its body describes");
+    assert_eq!(section.state["name"], "Lab A");
+    assert!(
+        store
+            .catalog_rows(EntityKind::Course)
+            .await
+            .unwrap()
+            .is_empty(),
+        "course 565 was not overwritten with a section's body"
+    );
+    let outbox = check_outbox(&store).await;
+    assert_eq!(
+        outbox["section/4811"][0]["type"],
+        "edu.canvas.course_section.created"
+    );
+    let audit = store.audit_for_inbox(ids[0]).await.unwrap();
+    assert_eq!(audit[0].subject.as_deref(), Some("section/4811"));
+    assert_eq!(audit[0].detail["event_name"], "course_section_updated");
+    assert_eq!(
+        audit[0].detail["event_name_sent"], "course_updated",
+        "the disagreement is kept for the audit"
+    );
+    // Every step has a subject: one naming no entity is audited under its inbox row's.
+    let login = store.audit_for_inbox(ids[1]).await.unwrap();
+    assert_eq!(login[0].action, "event.not_cataloged");
+    assert_eq!(login[0].subject, Some(format!("inbox/{}", ids[1])));
+}
+
 async fn poison_row_is_quarantined_after_max_attempts(db: TestDb) {
     let store = db.store().await;
     let clock = TestClock::new();
@@ -585,7 +638,7 @@ async fn refuse_user_13(url: &str) {
         let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
         sqlx::query(
             "CREATE TRIGGER refuse_13 BEFORE INSERT ON catalog_entities \
-             WHEN NEW.kind = 'user' AND NEW.id = 13 BEGIN SELECT RAISE(ABORT, 'boom on 13'); END",
+             WHEN NEW.kind = 'user' AND NEW.id = '13' BEGIN SELECT RAISE(ABORT, 'boom on 13'); END",
         )
         .execute(&mut conn)
         .await
@@ -594,7 +647,7 @@ async fn refuse_user_13(url: &str) {
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         sqlx::query(
             "CREATE FUNCTION refuse_13() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-             IF NEW.kind = 'user' AND NEW.id = 13 THEN RAISE EXCEPTION 'boom on 13'; END IF; \
+             IF NEW.kind = 'user' AND NEW.id = '13' THEN RAISE EXCEPTION 'boom on 13'; END IF; \
              RETURN NEW; END $$",
         )
         .execute(&mut conn)
@@ -637,8 +690,8 @@ async fn a_failing_row_does_not_hold_up_its_batch(db: TestDb) {
             .is_err()
     );
     let users = store.catalog_rows(EntityKind::User).await.unwrap();
-    let stored: Vec<i64> = users.iter().map(|u| u.entity.id).collect();
-    assert_eq!(stored, vec![10, 11, 12]);
+    let stored: Vec<Option<i64>> = users.iter().map(|u| u.entity.id.as_number()).collect();
+    assert_eq!(stored, vec![Some(10), Some(11), Some(12)]);
     // Each round counts an attempt against the row; at max_attempts it is quarantined.
     let mut rounds = 1;
     while processor.drain().await.is_err() {
@@ -687,7 +740,7 @@ async fn live_leases_are_respected_and_expired_ones_taken_over(db: TestDb) {
     assert_eq!(p.drain().await.unwrap(), 1, "only the unleased lane");
     assert!(
         store
-            .catalog_entity(EntityRef::new(EntityKind::User, 7))
+            .catalog_entity(&EntityRef::new(EntityKind::User, 7))
             .await
             .unwrap()
             .is_none()
@@ -700,7 +753,7 @@ async fn live_leases_are_respected_and_expired_ones_taken_over(db: TestDb) {
     );
     assert!(
         store
-            .catalog_entity(EntityRef::new(EntityKind::User, 7))
+            .catalog_entity(&EntityRef::new(EntityKind::User, 7))
             .await
             .unwrap()
             .is_some()
@@ -895,7 +948,7 @@ async fn two_processors_share_the_work_in_order(db: TestDb) {
     }
     for id in 0..25 {
         let e = store
-            .catalog_entity(EntityRef::new(EntityKind::Enrollment, id))
+            .catalog_entity(&EntityRef::new(EntityKind::Enrollment, id))
             .await
             .unwrap()
             .unwrap();
@@ -999,14 +1052,14 @@ mod ordering_property {
         for e in &arrived {
             let o = observation(e);
             by_cause.insert(o.cause_id.clone(), o.clone());
-            let slot = newest.entry(o.entity).or_insert_with(|| o.clone());
+            let slot = newest.entry(o.entity.clone()).or_insert_with(|| o.clone());
             if o.version > slot.version {
                 *slot = o;
             }
         }
         let outbox = check_outbox(&store).await;
         for (entity, latest) in &newest {
-            let live = store.catalog_entity(*entity).await.unwrap();
+            let live = store.catalog_entity(entity).await.unwrap();
             let changes = outbox.get(&entity.subject()).cloned().unwrap_or_default();
             if latest.is_deletion() {
                 assert!(live.is_none(), "{entity} should be deleted");
@@ -1181,7 +1234,7 @@ mod sigkill {
         let outbox = check_outbox(&store).await;
         for id in 0..60 {
             let key = EntityRef::new(EntityKind::Enrollment, id);
-            let stored = store.catalog_entity(key).await.unwrap();
+            let stored = store.catalog_entity(&key).await.unwrap();
             if id % 5 == 0 {
                 assert!(stored.is_none(), "{key} deleted");
             } else {

@@ -149,9 +149,10 @@ fn report(out: &Output) -> Value {
 // ---------------------------------------------------------------- catalog vs ground truth
 
 fn live(rows: &[StoredEntity]) -> BTreeMap<i64, &serde_json::Map<String, Value>> {
+    // Canvas ids are numbers.
     rows.iter()
         .filter(|r| !r.deleted)
-        .map(|r| (r.entity.id, &r.state))
+        .filter_map(|r| Some((r.entity.id.as_number()?, &r.state)))
         .collect()
 }
 
@@ -487,7 +488,7 @@ fn a_repair_event_decodes_to_what_canvas_shows_and_wins_only_over_older_state() 
     let entity = EntityRef::new(EntityKind::Enrollment, 48);
     // The catalog heard the enrollment was created; the drop to `inactive` was lost.
     let catalog = stored(
-        entity,
+        entity.clone(),
         900_000,
         json!({"id": 48, "course_id": 565, "section_id": 7, "user_id": 9, "type": "StudentEnrollment",
                "workflow_state": "active", "limit_privileges_to_course_section": false,
@@ -509,7 +510,7 @@ fn a_repair_event_decodes_to_what_canvas_shows_and_wins_only_over_older_state() 
     };
     let mut body = synthesize::enrollment_body(565, &read);
     synthesize::carry_over(EntityKind::Enrollment, &mut body, &catalog);
-    let repair = synthesize::synthesize(&ctx, entity, Some(565), body.clone(), Some(&catalog), 5)
+    let repair = synthesize::synthesize(&ctx, &entity, Some(565), body.clone(), Some(&catalog), 5)
         .expect("synthesizes");
     assert_eq!(repair.entry.source, "reconcile");
     assert_eq!(repair.entry.subject.as_deref(), Some("enrollment/48"));
@@ -528,7 +529,7 @@ fn a_repair_event_decodes_to_what_canvas_shows_and_wins_only_over_older_state() 
     );
     assert_eq!(repair.observation.state["workflow_state"], "inactive");
 
-    let found = compare::compare(entity, Some(&catalog), Some(&repair.observation.state));
+    let found = compare::compare(&entity, Some(&catalog), Some(&repair.observation.state));
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(
         found[0].difference,
@@ -541,7 +542,7 @@ fn a_repair_event_decodes_to_what_canvas_shows_and_wins_only_over_older_state() 
     // Applied, the repair leaves nothing to compare; a newer Live Event still wins over it.
     let merged = catalog::merge(Some(&catalog), &repair.observation);
     let repaired = merged.write.expect("the repair is newer");
-    assert!(compare::compare(entity, Some(&repaired), Some(&repair.observation.state)).is_empty());
+    assert!(compare::compare(&entity, Some(&repaired), Some(&repair.observation.state)).is_empty());
     let mut newer = repair.observation.clone();
     newer.version.time_ms = ctx.read_ms + 1;
     newer.state.insert("workflow_state".into(), json!("active"));
@@ -558,10 +559,10 @@ fn a_repair_event_decodes_to_what_canvas_shows_and_wins_only_over_older_state() 
 
     // Same catalog, same content: the same dedup key (nothing new in the inbox); once the
     // catalog moved on, a new one.
-    let again = synthesize::synthesize(&ctx, entity, Some(565), body.clone(), Some(&catalog), 9)
+    let again = synthesize::synthesize(&ctx, &entity, Some(565), body.clone(), Some(&catalog), 9)
         .expect("synthesizes");
     assert_eq!(again.entry.dedup_key, repair.entry.dedup_key);
-    let moved = synthesize::synthesize(&ctx, entity, Some(565), body, Some(&repaired), 9)
+    let moved = synthesize::synthesize(&ctx, &entity, Some(565), body, Some(&repaired), 9)
         .expect("synthesizes");
     assert_ne!(moved.entry.dedup_key, repair.entry.dedup_key);
 }
@@ -593,13 +594,13 @@ fn missing_entities_are_reported_both_ways_and_gone_ones_deleted() {
     let gone = EntityRef::new(EntityKind::Section, 31);
     let mut catalog = BTreeMap::new();
     catalog.insert(
-        course,
+        course.clone(),
         stored(course, 1, json!({"id": 3, "name": "Biology", "account_id": 1, "workflow_state": "claimed", "uuid": "u-3"})),
     );
     catalog.insert(
-        gone,
+        gone.clone(),
         stored(
-            gone,
+            gone.clone(),
             1,
             json!({"id": 31, "course_id": 3, "name": "Old", "workflow_state": "active"}),
         ),

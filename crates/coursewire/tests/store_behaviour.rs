@@ -50,6 +50,7 @@ both_backends!(
     processor_lane_lease_is_taken_over_once_expired,
     cursor_lease_is_taken_over_once_expired,
     delivery_lane_lease_is_taken_over_once_expired,
+    catalog_keys_may_be_numbers_or_text,
 );
 
 async fn batch_insert_reports_new_and_duplicate(db: TestDb) {
@@ -419,4 +420,72 @@ async fn delivery_lane_lease_is_taken_over_once_expired(db: TestDb) {
     );
     let lane = store.lane(id, subject).await.unwrap().expect("lane");
     assert_eq!((lane.acked_sequence, lane.latest_sequence), (0, 2));
+}
+
+async fn catalog_keys_may_be_numbers_or_text(db: TestDb) {
+    use coursewire::catalog::{EntityId, EntityKind, EntityRef, StoredEntity, Version};
+    let store = db.store().await;
+    let room = EntityId::parse("KNE-120").unwrap();
+    let guid = EntityId::parse("3f1e1a52-2d55-4c6e-9a3e-b1c2d3e4f5a6").unwrap();
+    let ids = [
+        room.clone(),
+        EntityId::number(100),
+        guid.clone(),
+        EntityId::number(9),
+    ];
+    let mut tx = store.begin_processing().await.unwrap();
+    for id in &ids {
+        let entity = StoredEntity {
+            entity: EntityRef::new(EntityKind::Course, id.clone()),
+            state: serde_json::json!({"name": id.to_string()})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            deleted: false,
+            version: Version {
+                time_ms: 1,
+                tie: "t".into(),
+            },
+            sequence: 0,
+        };
+        tx.save_entity(&entity, 1).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let stored: Vec<EntityId> = store
+        .catalog_rows(EntityKind::Course)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.entity.id)
+        .collect();
+    // By length, then text: numbers in numeric order (9 before 100), as EntityId sorts.
+    let mut expected = ids.to_vec();
+    expected.sort();
+    assert_eq!(stored, expected);
+    assert_eq!(expected[..2], [EntityId::number(9), EntityId::number(100)]);
+
+    let found = store
+        .catalog_entity(&EntityRef::new(EntityKind::Course, room.clone()))
+        .await
+        .unwrap()
+        .expect("the room-coded entity");
+    assert_eq!(found.state["name"], "KNE-120");
+    assert_eq!(found.entity.subject(), "course/KNE-120");
+    // A number is its canonical text: "48" and 48 are one key, "048" another.
+    assert!(
+        store
+            .catalog_entity(&EntityRef::new(
+                EntityKind::Course,
+                EntityId::parse("09").unwrap()
+            ))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.catalog_course_ids().await.unwrap(),
+        vec![9, 100],
+        "only numeric ids are Canvas courses"
+    );
 }

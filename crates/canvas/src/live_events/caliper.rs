@@ -129,6 +129,8 @@ pub(crate) fn decode_event(
     Ok(Parts {
         format: Format::Caliper,
         event_name,
+        // Caliper names its object's type, so its name and body cannot disagree.
+        sent_as: None,
         spec,
         event_time,
         dedup_key,

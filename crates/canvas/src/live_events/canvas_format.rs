@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use super::catalogue::{EventSpec, IdSource, UNKNOWN_TYPE, lookup};
+use super::catalogue::{EventSpec, IdSource, UNKNOWN_TYPE, as_the_body_says, lookup};
 use super::entities::{self, preview};
 use super::time::{TimeParse, parse_time_value};
 use super::{DecodeError, DecodedEvent, EntityKey, Format, Parts, dedup, ids};
@@ -58,7 +58,16 @@ pub(crate) fn decode(envelope: &Map<String, Value>) -> Result<DecodedEvent, Deco
         .unwrap_or_default();
     let dedup_key = dedup::canvas_dedup_key(event_name, &raw_time_text, &request_or_job, &body);
 
-    let spec = lookup(event_name);
+    let named = lookup(event_name);
+    let body_says = named.and_then(|spec| as_the_body_says(spec, body_map));
+    if let Some(body_spec) = body_says {
+        warnings.push(format!(
+            "event_name {event_name} disagrees with its body, which is a {}'s: decoded as {}",
+            body_spec.subject_kind.unwrap_or("?"),
+            body_spec.name
+        ));
+    }
+    let spec = body_says.or(named);
     let (entity, data) = match spec {
         Some(spec) => {
             let entity = entity_for(spec, body_map, metadata, "body", &mut warnings);
@@ -76,7 +85,8 @@ pub(crate) fn decode(envelope: &Map<String, Value>) -> Result<DecodedEvent, Deco
 
     Ok(Parts {
         format: Format::Canvas,
-        event_name: event_name.to_owned(),
+        event_name: body_says.map_or(event_name, |spec| spec.name).to_owned(),
+        sent_as: body_says.map(|_| event_name.to_owned()),
         spec,
         event_time,
         dedup_key,

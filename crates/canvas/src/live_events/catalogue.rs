@@ -206,6 +206,43 @@ pub fn lookup(name: &str) -> Option<&'static EventSpec> {
     CATALOGUE.iter().find(|spec| spec.name == name)
 }
 
+/// The id field that marks a body as one entity's, most specific first: an enrollment's body
+/// also holds its section's, course's and user's ids, a section's its course's, a course's its
+/// account's (reference/canvas.md A7, and the published schemas).
+const BODY_KEYS: &[(&str, &str)] = &[
+    ("enrollment_id", "enrollment"),
+    ("module_item_id", "module_item"),
+    ("assignment_id", "assignment"),
+    ("module_id", "module"),
+    ("course_section_id", "course_section"),
+    ("course_id", "course"),
+    ("user_id", "user"),
+    ("account_id", "account"),
+];
+
+/// When `spec` is one entity's `_created`/`_updated` event but `body` is another entity's
+/// (the published examples hold such slips, and Canvas will not resend), the spec of that
+/// other entity's event with the same action: the body decides what the event is about.
+/// `None` when they agree, or when the body names no entity at all.
+pub(crate) fn as_the_body_says(
+    spec: &EventSpec,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Option<&'static EventSpec> {
+    let (family, action) = spec.name.rsplit_once('_')?;
+    if !matches!(action, "created" | "updated") || !BODY_KEYS.iter().any(|(_, f)| *f == family) {
+        return None;
+    }
+    let (_, body_family) = BODY_KEYS.iter().find(|(field, _)| {
+        body.get(*field)
+            .and_then(super::ids::parse_local_id)
+            .is_some()
+    })?;
+    if *body_family == family {
+        return None;
+    }
+    lookup(&format!("{body_family}_{action}"))
+}
+
 /// The CloudEvents `type` for a Canvas event name: the catalogue's, or [`UNKNOWN_TYPE`].
 pub fn cloud_event_type(name: &str) -> &'static str {
     lookup(name).map_or(UNKNOWN_TYPE, |spec| spec.cloud_type)

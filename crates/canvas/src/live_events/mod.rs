@@ -201,6 +201,10 @@ pub struct DecodedEvent {
     /// Canvas event name (`enrollment_created`); for Caliper the mapped Canvas name when known,
     /// else `caliper:<Type>/<Action>`.
     pub event_name: String,
+    /// The `event_name` Canvas sent, when the body showed the event to be about another
+    /// entity and was decoded as that entity's event instead (the body decides; a warning
+    /// says so too). Kept for the audit.
+    pub sent_as: Option<String>,
     /// When Canvas emitted it; `None` (with a warning) when absent or unparseable.
     pub event_time: Option<DateTime<Utc>>,
     /// Content-derived idempotency key, see [`dedup`].
@@ -269,6 +273,7 @@ fn check_depth(value: &Value) -> Result<(), DecodeError> {
 struct Parts {
     format: Format,
     event_name: String,
+    sent_as: Option<String>,
     spec: Option<&'static EventSpec>,
     event_time: Option<DateTime<Utc>>,
     dedup_key: String,
@@ -309,6 +314,7 @@ impl Parts {
         DecodedEvent {
             format: self.format,
             event_name: self.event_name,
+            sent_as: self.sent_as,
             event_time: self.event_time,
             dedup_key: self.dedup_key,
             entity: self.entity,

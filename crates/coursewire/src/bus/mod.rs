@@ -160,12 +160,13 @@ mod tests {
             source: "canvas://canvas.test.edu".into(),
             event_name: "course_section_updated".into(),
             time_inferred: false,
+            sent_as: None,
         }
     }
 
     fn entity(o: &Observation) -> StoredEntity {
         StoredEntity {
-            entity: o.entity,
+            entity: o.entity.clone(),
             state: o.state.clone(),
             deleted: false,
             version: o.version.clone(),

@@ -8,8 +8,12 @@
 //!
 //! # Rules
 //!
-//! * **Keys** are LOCAL Canvas ids (the decoder already reduced global ids), one row per
-//!   `(kind, id)`; the subject of an entity is `<kind>/<id>` (`enrollment/48`).
+//! * **Keys** (`key.rs`) are one row per `(kind, id)`; an id is a number (Canvas's LOCAL ids:
+//!   the decoder already reduced global ids) or text (Panopto GUIDs, room codes); the subject of
+//!   an entity is `<kind>/<id>` (`enrollment/48`, `room/KNE-120`).
+//! * **What an event is about** is what its body shows: when Canvas's `event_name` and the
+//!   body disagree, the decoder reads the body's entity and keeps the name sent
+//!   ([`Observation::sent_as`]) for the audit.
 //! * **Version**: every observation carries `(event time in ms, dedup key)`; events without a
 //!   readable time use the time the inbox received them. Versions are totally ordered, the
 //!   dedup key breaking ties, so "newest" is well defined whatever order events arrive in.
@@ -26,11 +30,13 @@
 //!   Readers never see tombstones as entities. A newer live event after a tombstone restores
 //!   the entity (reported as [`Change::Created`]).
 
-use std::fmt;
+mod key;
 
 use canvas::DecodedEvent;
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+pub use key::{EntityId, EntityKind, EntityRef, InvalidId};
 
 /// Fields that change on every upstream save and carry no meaning for subscribers; they do
 /// not make an event a change.
@@ -38,130 +44,6 @@ pub const VOLATILE_FIELDS: &[&str] = &["updated_at"];
 
 /// The `workflow_state` that means the entity is gone.
 pub const DELETED_STATE: &str = "deleted";
-
-/// The kinds of entity the catalog keeps for the Canvas side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntityKind {
-    Account,
-    /// Enrollment terms: Canvas emits no Live Events for them; they come from SIS imports and
-    /// REST backfill, through the same merge rule.
-    Term,
-    Course,
-    Section,
-    User,
-    Enrollment,
-    Module,
-    ModuleItem,
-    Assignment,
-}
-
-impl EntityKind {
-    pub const ALL: [EntityKind; 9] = [
-        Self::Account,
-        Self::Term,
-        Self::Course,
-        Self::Section,
-        Self::User,
-        Self::Enrollment,
-        Self::Module,
-        Self::ModuleItem,
-        Self::Assignment,
-    ];
-
-    /// The kind as it appears in subjects and in the store (`module_item`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Account => "account",
-            Self::Term => "term",
-            Self::Course => "course",
-            Self::Section => "section",
-            Self::User => "user",
-            Self::Enrollment => "enrollment",
-            Self::Module => "module",
-            Self::ModuleItem => "module_item",
-            Self::Assignment => "assignment",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-
-    /// The entity name used in CloudEvents types, Canvas's own (`course_section`), matching the
-    /// decoder's upstream types.
-    /// The system whose entity this is: the middle of change-event types
-    /// (`edu.<system>.<entity>.<change>`). Every kind kept today is Canvas's; recordings,
-    /// rooms and incidents will name theirs.
-    pub fn system(self) -> &'static str {
-        match self {
-            Self::Account
-            | Self::Term
-            | Self::Course
-            | Self::Section
-            | Self::User
-            | Self::Enrollment
-            | Self::Module
-            | Self::ModuleItem
-            | Self::Assignment => "canvas",
-        }
-    }
-
-    pub fn type_name(self) -> &'static str {
-        match self {
-            Self::Term => "enrollment_term",
-            Self::Section => "course_section",
-            other => other.as_str(),
-        }
-    }
-
-    /// The catalog entity a Canvas event name describes in full, if any. Events that carry only
-    /// part of an entity, or something else (submissions, grades, logins), are not catalog
-    /// events.
-    pub fn for_event(event_name: &str) -> Option<Self> {
-        Some(match event_name {
-            "account_created" | "account_updated" => Self::Account,
-            "course_created" | "course_updated" => Self::Course,
-            "course_section_created" | "course_section_updated" => Self::Section,
-            "user_created" | "user_updated" => Self::User,
-            "enrollment_created" | "enrollment_updated" => Self::Enrollment,
-            "module_created" | "module_updated" => Self::Module,
-            "module_item_created" | "module_item_updated" => Self::ModuleItem,
-            "assignment_created" | "assignment_updated" => Self::Assignment,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for EntityKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A catalog entity's identity: kind and LOCAL id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct EntityRef {
-    pub kind: EntityKind,
-    pub id: i64,
-}
-
-impl EntityRef {
-    pub fn new(kind: EntityKind, id: i64) -> Self {
-        Self { kind, id }
-    }
-
-    /// `<kind>/<id>`: the change-event subject and the processing lane.
-    pub fn subject(&self) -> String {
-        format!("{}/{}", self.kind, self.id)
-    }
-}
-
-impl fmt::Display for EntityRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.kind, self.id)
-    }
-}
 
 /// The position of an observation in its entity's history: event time, then dedup key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -183,6 +65,9 @@ pub struct Observation {
     pub event_name: String,
     /// True when the event had no readable time and the receive time stood in.
     pub time_inferred: bool,
+    /// The event name upstream sent, when the body showed the event to be another (the body
+    /// decides: `event_name` is then the name of what the body is).
+    pub sent_as: Option<String>,
 }
 
 impl Observation {
@@ -254,6 +139,7 @@ pub fn observe(
         source: event.cloud.source.clone(),
         event_name,
         time_inferred,
+        sent_as: event.sent_as.clone(),
     }))
 }
 
@@ -273,21 +159,21 @@ impl StoredEntity {
     /// Parent ids worth an index (rosters by section, everything by course).
     pub fn course_id(&self) -> Option<i64> {
         match self.entity.kind {
-            EntityKind::Course => Some(self.entity.id),
+            EntityKind::Course => self.entity.id.as_number(),
             _ => self.state.get("course_id").and_then(Value::as_i64),
         }
     }
 
     pub fn section_id(&self) -> Option<i64> {
         match self.entity.kind {
-            EntityKind::Section => Some(self.entity.id),
+            EntityKind::Section => self.entity.id.as_number(),
             _ => self.state.get("section_id").and_then(Value::as_i64),
         }
     }
 
     pub fn user_id(&self) -> Option<i64> {
         match self.entity.kind {
-            EntityKind::User => Some(self.entity.id),
+            EntityKind::User => self.entity.id.as_number(),
             _ => self.state.get("user_id").and_then(Value::as_i64),
         }
     }
@@ -363,7 +249,7 @@ pub struct Merge {
 pub fn merge(current: Option<&StoredEntity>, observed: &Observation) -> Merge {
     let deleting = observed.is_deletion();
     let written = |sequence: i64| StoredEntity {
-        entity: observed.entity,
+        entity: observed.entity.clone(),
         state: observed.state.clone(),
         deleted: deleting,
         version: observed.version.clone(),
@@ -441,6 +327,7 @@ mod tests {
             source: "canvas://canvas.test".into(),
             event_name: "enrollment_updated".into(),
             time_inferred: false,
+            sent_as: None,
         }
     }
 
@@ -587,18 +474,5 @@ mod tests {
         .remove(0);
         let err = observe(&no_id, 99).expect_err("no id");
         assert!(err.to_string().contains("names no course id"), "{err}");
-    }
-
-    #[test]
-    fn kinds_round_trip_and_name_their_types() {
-        for kind in EntityKind::ALL {
-            assert_eq!(EntityKind::parse(kind.as_str()), Some(kind));
-        }
-        assert_eq!(EntityKind::Section.type_name(), "course_section");
-        assert_eq!(
-            EntityKind::for_event("course_section_updated"),
-            Some(EntityKind::Section)
-        );
-        assert_eq!(EntityKind::for_event("grade_change"), None);
     }
 }

@@ -179,7 +179,7 @@ async fn apply_step(
             tx.append_audit(&AuditEntry {
                 at_ms: ctx.now_ms,
                 inbox_id: Some(row.id),
-                subject: subject.clone(),
+                subject: Some(subject.clone()),
                 cause_id: Some(cause_id.clone()),
                 action: "event.not_cataloged".to_owned(),
                 change_event_id: None,
@@ -189,8 +189,18 @@ async fn apply_step(
             return Ok(("not_cataloged", false));
         }
     };
-    let current = tx.load_entity(observed.entity).await?;
+    let current = tx.load_entity(&observed.entity).await?;
     let merged = catalog::merge(current.as_ref(), observed);
+    let mut detail = json!({
+        "event_name": observed.event_name,
+        "version": observed.version,
+        "time_inferred": observed.time_inferred,
+        "previous_version": current.as_ref().map(|c| &c.version),
+    });
+    if let Some(sent_as) = &observed.sent_as {
+        // The body decided what the event is about; the name it came with is evidence.
+        detail["event_name_sent"] = json!(sent_as);
+    }
     let mut change_event_id = None;
     if let Some(mut entity) = merged.write {
         if let Outcome::Changed(change) = merged.outcome {
@@ -220,12 +230,7 @@ async fn apply_step(
         cause_id: Some(observed.cause_id.clone()),
         action: format!("catalog.{}", merged.outcome.label()),
         change_event_id: change_event_id.clone(),
-        detail: json!({
-            "event_name": observed.event_name,
-            "version": observed.version,
-            "time_inferred": observed.time_inferred,
-            "previous_version": current.as_ref().map(|c| &c.version),
-        }),
+        detail,
     })
     .await?;
     Ok((merged.outcome.label(), change_event_id.is_some()))

@@ -10,16 +10,18 @@
 
 use super::body::decode_inbox_body;
 use crate::catalog::{self, Observation};
-use crate::store::InboxRow;
+use crate::store::{InboxRow, Lane};
 
 /// One event of a row, as the processor will treat it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     Catalog(Observation),
-    /// Not a catalog event: processed with an audit row and nothing else.
+    /// Not a catalog event: processed with an audit row and nothing else. Its subject is the
+    /// entity it is about, or, when it names none (a login without a user), the inbox row's
+    /// own lane `inbox/<id>`: every step has one, so the audit can always be found by subject.
     Passed {
         event_name: String,
-        subject: Option<String>,
+        subject: String,
         cause_id: String,
     },
 }
@@ -61,7 +63,7 @@ fn canvas_steps(row: &InboxRow) -> Result<Vec<Step>, String> {
             Ok(Some(observed)) => Ok(Step::Catalog(observed)),
             Ok(None) => Ok(Step::Passed {
                 event_name: event.event_name.clone(),
-                subject: event.cloud.subject.clone(),
+                subject: Lane::of(event.cloud.subject.as_deref(), row.id).key(),
                 cause_id: event.cloud.id.clone(),
             }),
             Err(err) => Err(err.to_string()),
@@ -102,6 +104,33 @@ mod tests {
             let steps = decode(&row(source)).expect(source);
             assert!(matches!(&steps[..], [Step::Catalog(o)] if o.entity.subject() == "course/565"));
         }
+    }
+
+    #[test]
+    fn the_body_decides_and_every_step_has_a_subject() {
+        let mut slip = row("canvas");
+        slip.body = serde_json::json!({
+            "metadata": {"event_name": "course_updated", "event_time": "2026-09-01T10:00:00Z"},
+            "body": {"course_section_id": "4811", "course_id": "565", "name": "Lab A"}
+        })
+        .to_string()
+        .into_bytes();
+        let steps = decode(&slip).expect("decodes");
+        assert!(
+            matches!(&steps[..], [Step::Catalog(o)]
+                if o.entity.subject() == "section/4811" && o.sent_as.as_deref() == Some("course_updated")),
+            "{steps:?}"
+        );
+        let mut login = row("canvas");
+        login.id = 77;
+        login.body = serde_json::json!({"metadata": {"event_name": "logged_in"}, "body": {}})
+            .to_string()
+            .into_bytes();
+        let steps = decode(&login).expect("decodes");
+        assert!(
+            matches!(&steps[..], [Step::Passed { subject, .. }] if subject == "inbox/77"),
+            "{steps:?}"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::catalog::{DELETED_STATE, EntityKind, EntityRef, StoredEntity};
+use crate::catalog::{DELETED_STATE, EntityId, EntityKind, EntityRef, StoredEntity};
 
 /// How the catalog and Canvas disagree about one entity.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,7 +31,7 @@ pub enum Difference {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Divergence {
     pub kind: EntityKind,
-    pub id: i64,
+    pub id: EntityId,
     #[serde(flatten)]
     pub difference: Difference,
 }
@@ -89,7 +89,7 @@ fn comparable(kind: EntityKind, field: &str, state: &Map<String, Value>) -> Valu
 /// Compares the catalog's row (tombstones included) with Canvas's state of the same entity
 /// (`None`: Canvas does not show it). Deleted on one side and absent on the other agree.
 pub fn compare(
-    entity: EntityRef,
+    entity: &EntityRef,
     catalog: Option<&StoredEntity>,
     canvas: Option<&Map<String, Value>>,
 ) -> Vec<Divergence> {
@@ -97,7 +97,7 @@ pub fn compare(
     let canvas = canvas.filter(|state| !is_deleted(state));
     let divergence = |difference| Divergence {
         kind: entity.kind,
-        id: entity.id,
+        id: entity.id.clone(),
         difference,
     };
     match (catalog, canvas) {

@@ -83,7 +83,7 @@ impl CanvasCourse {
         self.bodies
             .keys()
             .filter(|e| e.kind == EntityKind::User)
-            .map(|e| e.id)
+            .filter_map(|e| e.id.as_number())
             .collect()
     }
 }
@@ -105,7 +105,7 @@ pub async fn catalog_for(
         .into_iter()
         // Accounts and terms are not reconciled per course; users only through rosters.
         .filter(|r| !matches!(r.entity.kind, EntityKind::Account | EntityKind::Term))
-        .map(|r| (r.entity, r))
+        .map(|r| (r.entity.clone(), r))
         .collect())
 }
 
@@ -132,7 +132,7 @@ pub fn examine(
         .bodies
         .keys()
         .chain(catalog.keys().filter(|e| e.kind != EntityKind::User))
-        .copied()
+        .cloned()
         .collect();
     for entity in entities {
         let stored = catalog.get(&entity);
@@ -150,12 +150,12 @@ pub fn examine(
             },
         };
         let event =
-            synthesize::synthesize(ctx, entity, Some(canvas.course_id), body, stored, now_ms)?;
+            synthesize::synthesize(ctx, &entity, Some(canvas.course_id), body, stored, now_ms)?;
         let canvas_state = canvas
             .bodies
             .contains_key(&entity)
             .then_some(&event.observation.state);
-        let found = compare(entity, stored, canvas_state);
+        let found = compare(&entity, stored, canvas_state);
         out.compared += 1;
         if !found.is_empty() {
             out.divergences.extend(found);

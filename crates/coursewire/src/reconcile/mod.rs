@@ -182,7 +182,7 @@ impl Reconciler {
                 if let Ok(id) = i64::try_from(course_id)
                     && self
                         .store
-                        .catalog_entity(EntityRef::new(EntityKind::Course, id))
+                        .catalog_entity(&EntityRef::new(EntityKind::Course, id))
                         .await?
                         .is_some()
                 {
@@ -190,7 +190,7 @@ impl Reconciler {
                         report,
                         vec![Divergence {
                             kind: EntityKind::Course,
-                            id,
+                            id: id.into(),
                             difference: Difference::MissingInCanvas,
                         }],
                     );

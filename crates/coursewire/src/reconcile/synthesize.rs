@@ -221,7 +221,7 @@ pub fn event_name(kind: EntityKind) -> String {
 }
 
 fn content_key(
-    entity: EntityRef,
+    entity: &EntityRef,
     against: Option<&StoredEntity>,
     body: &Map<String, Value>,
 ) -> String {
@@ -248,13 +248,16 @@ fn content_key(
 /// `against` is the catalog row the difference was found against (for the dedup key).
 pub fn synthesize(
     ctx: &ReadContext,
-    entity: EntityRef,
+    entity: &EntityRef,
     context_course: Option<u64>,
     body: Map<String, Value>,
     against: Option<&StoredEntity>,
     received_at_ms: i64,
 ) -> Result<Synthesized, SynthesizeError> {
-    let undecodable = |reason: String| SynthesizeError::Undecodable { entity, reason };
+    let undecodable = |reason: String| SynthesizeError::Undecodable {
+        entity: entity.clone(),
+        reason,
+    };
     let dedup_key = content_key(entity, against, &body);
     let event_time = DateTime::<Utc>::from_timestamp_millis(ctx.read_ms)
         .ok_or_else(|| undecodable(format!("read time {} is out of range", ctx.read_ms)))?;
@@ -278,7 +281,7 @@ pub fn synthesize(
         .ok_or_else(|| undecodable("no event".to_owned()))?;
     let observation = catalog::observe(&decoded, received_at_ms)
         .map_err(|e| undecodable(e.to_string()))?
-        .filter(|o| o.entity == entity)
+        .filter(|o| &o.entity == entity)
         .ok_or_else(|| undecodable(format!("decodes as {:?}", decoded.entity)))?;
     let entry = NewInboxEntry {
         source: SOURCE.to_owned(),

@@ -41,6 +41,11 @@ const SQLITE: &[Embedded] = &[
         "lease columns",
         include_str!("../../migrations/sqlite/0006_lease_columns.sql"),
     ),
+    (
+        7,
+        "text entity ids",
+        include_str!("../../migrations/sqlite/0007_text_entity_ids.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -74,6 +79,11 @@ const POSTGRES: &[Embedded] = &[
         "lease columns",
         include_str!("../../migrations/postgres/0006_lease_columns.sql"),
     ),
+    (
+        7,
+        "text entity ids",
+        include_str!("../../migrations/postgres/0007_text_entity_ids.sql"),
+    ),
 ];
 
 fn migrator(embedded: &[Embedded]) -> Migrator {
@@ -98,4 +108,57 @@ pub fn sqlite() -> Migrator {
 
 pub fn postgres() -> Migrator {
     migrator(POSTGRES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    /// An upgrade keeps what the older schema held: a catalog written with integer ids (before
+    /// 0007) reads back with the same keys, now text.
+    #[tokio::test]
+    async fn text_entity_ids_keep_the_rows_of_integer_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("sqlite");
+        let before_text_ids = SQLITE
+            .iter()
+            .position(|(version, _, _)| *version == 7)
+            .expect("migration 7");
+        migrator(&SQLITE[..before_text_ids])
+            .run(&pool)
+            .await
+            .expect("old schema");
+        sqlx::query(
+            "INSERT INTO catalog_entities (kind, id, state, deleted, version_time, version_tie, \
+               sequence, course_id, written_at) VALUES ('course', 565, '{}', FALSE, 1, 't', 3, 565, 1)",
+        )
+        .execute(&pool)
+        .await
+        .expect("an integer-keyed row");
+        sqlite().run(&pool).await.expect("upgrade");
+        let (id, kind_of_id, sequence): (String, String, i64) = sqlx::query_as(
+            "SELECT id, typeof(id), sequence FROM catalog_entities WHERE course_id = 565",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("the row survived");
+        assert_eq!(
+            (id.as_str(), kind_of_id.as_str(), sequence),
+            ("565", "text", 3)
+        );
+        let indexes: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'catalog_entities' \
+             AND name LIKE 'catalog_by_%' ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("indexes");
+        assert_eq!(indexes.len(), 3, "{indexes:?}");
+    }
 }

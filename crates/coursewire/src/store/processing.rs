@@ -25,7 +25,7 @@ use super::lease::PROCESSOR_LANE;
 use super::query::{placeholders, sql, sql_built};
 use super::{InboxRow, InboxStatus, Store, StoreError, StoreResult};
 use crate::bus::NewChangeEvent;
-use crate::catalog::{EntityKind, EntityRef, StoredEntity, Version};
+use crate::catalog::{EntityId, EntityKind, EntityRef, StoredEntity, Version};
 
 /// A processing lane: the events of one entity (by the inbox row's subject), applied one at a
 /// time in event order; an event without a subject is a lane of its own.
@@ -310,11 +310,11 @@ impl Store {
     }
 
     /// A live catalog entity; `None` when absent or deleted (tombstone).
-    pub async fn catalog_entity(&self, entity: EntityRef) -> StoreResult<Option<StoredEntity>> {
+    pub async fn catalog_entity(&self, entity: &EntityRef) -> StoreResult<Option<StoredEntity>> {
         let row: Option<EntityRecord> =
             sql("SELECT * FROM catalog_entities WHERE kind = $1 AND id = $2 AND NOT deleted")
                 .bind(entity.kind.as_str())
-                .bind(entity.id)
+                .bind(entity.id.as_str())
                 .fetch_optional(&self.pool)
                 .await?;
         row.map(StoredEntity::try_from).transpose()
@@ -323,7 +323,7 @@ impl Store {
     /// Every stored row of a kind, tombstones included, by id (for tests and replays).
     pub async fn catalog_rows(&self, kind: EntityKind) -> StoreResult<Vec<StoredEntity>> {
         let rows: Vec<EntityRecord> =
-            sql("SELECT * FROM catalog_entities WHERE kind = $1 ORDER BY id")
+            sql("SELECT * FROM catalog_entities WHERE kind = $1 ORDER BY LENGTH(id), id")
                 .bind(kind.as_str())
                 .fetch_all(&self.pool)
                 .await?;
@@ -508,13 +508,13 @@ impl ProcessingTx {
     }
 
     /// The stored entity (tombstones included), locked for this transaction.
-    pub async fn load_entity(&mut self, entity: EntityRef) -> StoreResult<Option<StoredEntity>> {
+    pub async fn load_entity(&mut self, entity: &EntityRef) -> StoreResult<Option<StoredEntity>> {
         let locking = self.tx.locking(Locking::ForUpdate);
         let row: Option<EntityRecord> = sql_built(format!(
             "SELECT * FROM catalog_entities WHERE kind = $1 AND id = $2{locking}"
         ))
         .bind(entity.kind.as_str())
-        .bind(entity.id)
+        .bind(entity.id.as_str())
         .fetch_optional(&mut self.tx)
         .await?;
         row.map(StoredEntity::try_from).transpose()
@@ -533,7 +533,7 @@ impl ProcessingTx {
                user_id = excluded.user_id, written_at = excluded.written_at",
         )
         .bind(entity.entity.kind.as_str())
-        .bind(entity.entity.id)
+        .bind(entity.entity.id.as_str())
         .bind(state_text(entity))
         .bind(entity.deleted)
         .bind(entity.version.time_ms)
@@ -705,7 +705,7 @@ impl ProcessingTx {
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct EntityRecord {
     kind: String,
-    id: i64,
+    id: String,
     state: String,
     deleted: bool,
     version_time: i64,
@@ -721,8 +721,9 @@ impl TryFrom<EntityRecord> for StoredEntity {
             .ok_or_else(|| StoreError::Other(format!("unknown catalog kind {:?}", r.kind)))?;
         let state: Map<String, Value> = serde_json::from_str(&r.state)
             .map_err(|e| StoreError::Other(format!("catalog state is not a JSON object: {e}")))?;
+        let id = EntityId::parse(&r.id).map_err(|e| StoreError::Other(e.to_string()))?;
         Ok(StoredEntity {
-            entity: EntityRef::new(kind, r.id),
+            entity: EntityRef::new(kind, id),
             state,
             deleted: r.deleted,
             version: Version {

@@ -16,11 +16,12 @@ impl Store {
     /// Every stored row (tombstones included) whose course is `course_id`, the course itself
     /// among them; users are not per course (see [`Store::catalog_by_ids`]).
     pub async fn catalog_of_course(&self, course_id: i64) -> StoreResult<Vec<StoredEntity>> {
-        let rows: Vec<EntityRecord> =
-            sql("SELECT * FROM catalog_entities WHERE course_id = $1 ORDER BY kind, id")
-                .bind(course_id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<EntityRecord> = sql(
+            "SELECT * FROM catalog_entities WHERE course_id = $1 ORDER BY kind, LENGTH(id), id",
+        )
+        .bind(course_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(StoredEntity::try_from).collect()
     }
 
@@ -33,12 +34,12 @@ impl Store {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let mut query = sql_built(format!(
-                "SELECT * FROM catalog_entities WHERE kind = $1 AND id IN ({}) ORDER BY id",
+                "SELECT * FROM catalog_entities WHERE kind = $1 AND id IN ({}) ORDER BY LENGTH(id), id",
                 placeholders(2, chunk.len())
             ))
             .bind(kind.as_str());
             for id in chunk {
-                query = query.bind(*id);
+                query = query.bind(id.to_string());
             }
             let rows: Vec<EntityRecord> = query.fetch_all(&self.pool).await?;
             for row in rows {
@@ -50,12 +51,15 @@ impl Store {
 
     /// Ids of the live (not deleted) catalog courses.
     pub async fn catalog_course_ids(&self) -> StoreResult<Vec<i64>> {
-        let rows: Vec<(i64,)> = sql(
-            "SELECT id FROM catalog_entities WHERE kind = 'course' AND NOT deleted ORDER BY id",
-        )
+        let rows: Vec<(String,)> = sql("SELECT id FROM catalog_entities \
+             WHERE kind = 'course' AND NOT deleted ORDER BY LENGTH(id), id")
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        // Canvas courses have numeric ids; a row that has not is not a Canvas course.
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id,)| id.parse().ok())
+            .collect())
     }
 
     /// When the newest inbox row of `source` was received, if there is one.
