@@ -63,12 +63,16 @@ fn config(db_url: &str, sim_base: &str, reconcile: bool) -> Config {
 
 impl Service {
     async fn start(config: Config) -> Service {
+        Self::start_on(config, Arc::new(SystemClock)).await
+    }
+
+    async fn start_on(config: Config, clock: Arc<dyn coursewire::clock::Clock>) -> Service {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(coursewire::app::serve(
             config,
-            Arc::new(SystemClock),
+            clock,
             listener,
             async move {
                 let _ = stopped.await;
@@ -715,6 +719,45 @@ async fn reconcile_one_course_from_the_command_line() {
 /// A token Canvas stops accepting is a token-health alert: `/readyz` turns 503 with the reason
 /// and `/metrics` shows `token_revoked 1`, so on-call learns to re-authorise instead of finding
 /// a silently stale catalog days later.
+/// The reconciler's period is the service's clock's time: on the simulator's paused clock it
+/// reads one course and then nothing more, however long real time goes on, until the clock is
+/// stepped past the gap between courses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconcile_period_passes_on_the_service_clock() {
+    let (sim, sim_base) = start_sim(12).await;
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let mut config = config(&db.url, &sim_base, true);
+    config.reconcile.period_seconds = 4 * 3600;
+    config.reconcile.check_seconds = 60;
+    let service = Service::start_on(config, Arc::new(sim.clock())).await;
+    let requests = || sim.counters().canvas.requests;
+    // The first course is read at once; then the reader waits for the next one's turn.
+    let mut seen = 0;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = requests();
+        if now > 0 && now == seen {
+            break;
+        }
+        seen = now;
+    }
+    assert!(seen > 0, "the first course was read");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(requests(), seen, "no read while the clock stands still");
+
+    sim.clock().advance(Duration::from_secs(4 * 3600));
+    let mut read_on = false;
+    for _ in 0..100 {
+        if requests() > seen {
+            read_on = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(read_on, "the reader went on once the clock passed the gap");
+    service.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_makes_the_instance_not_ready() {
     let (_sim, sim_base) = start_sim(11).await;
@@ -808,12 +851,12 @@ async fn processes_on_one_token_share_its_budget_through_the_store() {
         .await;
         let held = a.reserved_units();
         assert!(held >= 200.0, "{held}");
-        let now = chrono::Utc::now().timestamp_millis();
+        let clock = sim::SimClock::new(chrono::Utc::now(), 1.0, true);
         let key = "test-token-key";
-        quota_share::share_once(store.as_ref(), &a, key, "process-a", now)
+        quota_share::share_once(store.as_ref(), &a, key, "process-a", &clock)
             .await
             .unwrap();
-        let peers = quota_share::share_once(store.as_ref(), &b, key, "process-b", now)
+        let peers = quota_share::share_once(store.as_ref(), &b, key, "process-b", &clock)
             .await
             .unwrap();
         assert!(
@@ -826,13 +869,14 @@ async fn processes_on_one_token_share_its_budget_through_the_store() {
             "B's budget shrinks by what A holds: {alone} -> {shared}"
         );
         // Another token is another budget.
-        let other = quota_share::share_once(store.as_ref(), &b, "another-token", "process-b", now)
-            .await
-            .unwrap();
+        let other =
+            quota_share::share_once(store.as_ref(), &b, "another-token", "process-b", &clock)
+                .await
+                .unwrap();
         assert_eq!(other, 0.0);
         // A stops publishing (crashed): after FRESH it no longer counts.
-        let later = now + quota_share::FRESH.as_millis() as i64 + 1;
-        let peers = quota_share::share_once(store.as_ref(), &b, key, "process-b", later)
+        clock.advance(quota_share::FRESH + std::time::Duration::from_millis(1));
+        let peers = quota_share::share_once(store.as_ref(), &b, key, "process-b", &clock)
             .await
             .unwrap();
         assert_eq!(peers, 0.0);

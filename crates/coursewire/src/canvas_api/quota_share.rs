@@ -43,9 +43,11 @@ pub async fn share_once(
     governor: &QuotaGovernor,
     key: &str,
     owner: &str,
-    now_ms: i64,
+    clock: &dyn Clock,
 ) -> crate::store::StoreResult<f64> {
-    let fresh_since = now_ms - FRESH.as_millis() as i64;
+    // A process that has not published for FRESH of real time is gone, at any clock speed.
+    let now_ms = clock.now_ms();
+    let fresh_since = now_ms - clock.span_ms(FRESH);
     let peers = store
         .share_quota(key, owner, governor.reserved_units(), now_ms, fresh_since)
         .await?;
@@ -68,7 +70,7 @@ pub async fn run(
     );
     let mut failing = false;
     loop {
-        match share_once(store.as_ref(), &governor, &key, &owner, clock.now_ms()).await {
+        match share_once(store.as_ref(), &governor, &key, &owner, clock.as_ref()).await {
             Ok(_) => failing = false,
             Err(err) if !failing => {
                 // The governor keeps its last view; the bucket headers still protect it.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::{DateTime, FixedOffset, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
-use sim::{Faults, SimClock, SimConfig, Simulator};
+use sim::{Faults, SimConfig, Simulator};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +21,7 @@ use super::{DemoArgs, naive};
 use crate::bus::delivery::admin::{self, AddRequest};
 use crate::bus::delivery::signature::generate_secret;
 use crate::canvas_api;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::config::{Config, DatabaseUrl, OutageWindow, Secret};
 use crate::reconcile::{self, Mode, Reconciler};
 use crate::store::Store;
@@ -31,23 +31,28 @@ use crate::tasks::Tasks;
 /// The naive crawl's own token, so its requests are counted apart from ours.
 const NAIVE_TOKEN: &str = "demo-naive-nightly-crawl";
 const NAIVE_SYSTEMS: u32 = 30;
-/// Subscribers retry fast: an hour down at the demo's speed is a second or two of real time.
+const MINUTE_MS: u64 = 60_000;
+/// Subscribers' retries, in simulated time (the service runs on the simulator's clock): a
+/// subscriber an hour down is retried a few times and caught up within about two hours.
 const RETRY_SCHEDULE_MS: [u64; 12] = [
-    100, 250, 500, 1_000, 2_000, 3_000, 5_000, 5_000, 5_000, 5_000, 10_000, 10_000,
+    4 * MINUTE_MS,
+    10 * MINUTE_MS,
+    20 * MINUTE_MS,
+    40 * MINUTE_MS,
+    80 * MINUTE_MS,
+    120 * MINUTE_MS,
+    200 * MINUTE_MS,
+    200 * MINUTE_MS,
+    200 * MINUTE_MS,
+    200 * MINUTE_MS,
+    400 * MINUTE_MS,
+    400 * MINUTE_MS,
 ];
-/// The reconciler reads every course once per this much simulated time (production: 4 h).
-const RECONCILE_PERIOD_SIMULATED_SECONDS: f64 = 4.0 * 3600.0;
+/// The reconciler reads every course once per period, as in production (simulated time).
+const RECONCILE_PERIOD_SECONDS: u64 = 4 * 3600;
+/// How often, in simulated time, the reconciler looks for silence or an ended outage.
+const RECONCILE_CHECK_SECONDS: u64 = 10 * 60;
 const DAY_MS: i64 = 86_400_000;
-
-/// The simulator's clock as coursewire's [`Clock`]: Canvas's time.
-#[derive(Debug, Clone)]
-struct CanvasTime(SimClock);
-
-impl Clock for CanvasTime {
-    fn now_ms(&self) -> i64 {
-        self.0.now_ms()
-    }
-}
 
 /// The data directory: the caller's, or a new temporary one that is kept afterwards, so the
 /// database and the log can be looked at.
@@ -110,7 +115,8 @@ struct Stage {
     store: Arc<Store>,
     receivers: Receivers,
     outbox: Outbox,
-    canvas_clock: Arc<dyn Clock>,
+    /// The simulator's clock, which the service and the demo's reconciler run on.
+    clock: Arc<dyn Clock>,
     faults_injected: Vec<String>,
     subscriber_down: bool,
 }
@@ -184,12 +190,11 @@ impl Stage {
         api.oauth_client_secret = Secret::new(oauth_client.1);
         api.oauth_refresh_token = Secret::new(refresh);
         let r = &mut config.reconcile;
-        // The demo runs the background reconciler itself, on Canvas's (simulated) clock.
+        // The demo runs the background reconciler itself, to load the catalog first and to
+        // read its pass reports; on the same clock as the service.
         r.enabled = false;
-        r.period_seconds = (RECONCILE_PERIOD_SIMULATED_SECONDS / args.speed)
-            .ceil()
-            .max(1.0) as u64;
-        r.check_seconds = 1;
+        r.period_seconds = RECONCILE_PERIOD_SECONDS;
+        r.check_seconds = RECONCILE_CHECK_SECONDS;
         if args.faults {
             let (from, to) = faults::outage_window(sim.clock().now());
             r.outages = vec![OutageWindow { from, to }];
@@ -213,22 +218,25 @@ impl Stage {
                 store.as_ref(),
                 request,
                 &config.delivery.retry_schedule_ms,
-                SystemClock.now_ms(),
+                Clock::now_ms(&sim.clock()),
             )
             .await?;
         }
 
         let (listener, service_base) = bind().await?;
         let (service_stop, stopped) = stop_signal();
+        // The service runs on the simulator's clock, as everything it talks to does: its
+        // timers (retries, the reconciler's period) pass in simulated time; its leases are
+        // real durations at any speed (`Clock::span_ms`).
+        let clock: Arc<dyn Clock> = Arc::new(sim.clock());
         let service = tokio::spawn(crate::app::serve(
             config.clone(),
-            Arc::new(SystemClock),
+            clock.clone(),
             listener,
             stopped,
         ));
         wait_healthy(&service_base).await?;
         sim.subscribe(&format!("{service_base}/hooks/canvas"), true);
-        let canvas_clock: Arc<dyn Clock> = Arc::new(CanvasTime(sim.clock()));
         Ok(Stage {
             args,
             sim,
@@ -242,7 +250,7 @@ impl Stage {
             store,
             receivers,
             outbox: Outbox::default(),
-            canvas_clock,
+            clock,
             faults_injected: Vec::new(),
             subscriber_down: false,
         })
@@ -317,8 +325,10 @@ impl Stage {
         ))
     }
 
-    /// Until the inbox is processed and every change event reached every subscriber.
-    async fn caught_up(&mut self, limit: Duration) -> anyhow::Result<bool> {
+    /// Until the inbox is processed and every change event reached every subscriber. With
+    /// `let_time_pass`, the paused clock is stepped a simulated minute at a time while only
+    /// deliveries are behind: their retries are timers on the simulated clock.
+    async fn caught_up(&mut self, limit: Duration, let_time_pass: bool) -> anyhow::Result<bool> {
         let until = Instant::now() + limit;
         while Instant::now() < until {
             let pending = self.store.inbox_depth().await?.get(InboxStatus::Pending);
@@ -332,6 +342,9 @@ impl Stage {
                     return Ok(true);
                 }
                 continue;
+            }
+            if let_time_pass && pending == 0 {
+                self.sim.clock().advance(Duration::from_secs(60));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -400,8 +413,8 @@ pub async fn run(
     let canvas = canvas_api::start(
         &stage.config.canvas.api,
         stage.store.clone(),
-        stage.canvas_clock.clone(),
-        Arc::new(SystemClock),
+        stage.clock.clone(),
+        stage.clock.clone(),
         &mut background,
         &cancel,
     )?;
@@ -409,7 +422,7 @@ pub async fn run(
         &stage.config,
         stage.store.clone(),
         canvas.clone(),
-        stage.canvas_clock.clone(),
+        stage.clock.clone(),
     );
     let loaded = Instant::now();
     let load = reconciler.pass(None, Mode::Repair).await;
@@ -419,7 +432,7 @@ pub async fn run(
         load.errors.join("; ")
     );
     anyhow::ensure!(
-        stage.caught_up(Duration::from_secs(300)).await?,
+        stage.caught_up(Duration::from_secs(300), false).await?,
         "the catalog load did not reach the subscribers in 5 minutes"
     );
     let bootstrap = Bootstrap {
@@ -432,7 +445,7 @@ pub async fn run(
         &stage.config,
         stage.store.clone(),
         canvas.clone(),
-        stage.canvas_clock.clone(),
+        stage.clock.clone(),
         &mut background,
         &cancel,
     )?;
@@ -487,14 +500,14 @@ pub async fn run(
     stage.apply(Fault::Clear, clock.now());
     stage.drain_canvas().await;
     let settle_limit = Duration::from_secs(180);
-    stage.caught_up(settle_limit).await?;
+    stage.caught_up(settle_limit, true).await?;
     cancel.cancel();
     background.join().await?;
 
     // ---- the final reconcile, then verify
     eprintln!("  final reconcile and verify…");
     let repair = reconciler.pass(None, Mode::Repair).await;
-    stage.caught_up(settle_limit).await?;
+    stage.caught_up(settle_limit, true).await?;
     let verify = reconciler.pass(None, Mode::Report).await;
 
     // ---- the yardstick

@@ -226,8 +226,9 @@ impl Processor {
         Ok(total)
     }
 
+    /// The lease in the clock's milliseconds: real time at any clock speed.
     fn lease_ms(&self) -> i64 {
-        i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX / 4)
+        self.clock.span_ms(self.settings.lease).min(i64::MAX / 4)
     }
 
     async fn find_lanes(&self, now: i64) -> StoreResult<Vec<Lane>> {

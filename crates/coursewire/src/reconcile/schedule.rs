@@ -8,7 +8,8 @@
 //!   `silence_minutes`, not on every check;
 //! * **declared outage**: an operator-declared window has ended (once per window and process).
 //!
-//! Time of day comes from the injected clock; waiting uses the runtime's timers.
+//! Time of day, the period and the checks are all the injected clock's: on the simulator's
+//! clock a 4-hour period is 4 simulated hours.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,7 +130,7 @@ enum Woken {
     Cancelled,
 }
 
-/// Sleeps `gap`, checking the triggers every `settings.check`.
+/// Sleeps `gap` on the clock, checking the triggers every `check` of it.
 async fn wait(
     reconciler: &Reconciler,
     triggers: &mut Triggers,
@@ -138,7 +139,8 @@ async fn wait(
     check: Duration,
     cancel: &CancellationToken,
 ) -> Woken {
-    let until = tokio::time::Instant::now() + gap;
+    let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let until = clock.now_ms().saturating_add(millis(gap));
     loop {
         let last = match reconciler.store().last_received_ms("canvas").await {
             Ok(last) => last,
@@ -150,13 +152,13 @@ async fn wait(
         if let Some(reason) = triggers.due(clock.now_ms(), last) {
             return Woken::Backfill(reason);
         }
-        let now = tokio::time::Instant::now();
+        let now = clock.now_ms();
         if now >= until {
             return Woken::Due;
         }
         tokio::select! {
             _ = cancel.cancelled() => return Woken::Cancelled,
-            _ = tokio::time::sleep((until - now).min(check)) => {}
+            _ = clock.sleep_until(until.min(now.saturating_add(millis(check)))) => {}
         }
     }
 }

@@ -230,8 +230,15 @@ impl Delivery {
 
     /// A lane lease covers two attempts (plus a margin), and is renewed when less than one
     /// attempt's worth is left: a busy lane renews about once per `timeout`, not per event.
-    fn lease(&self) -> Duration {
-        self.settings.timeout * 2 + LEASE_MARGIN
+    /// In the clock's milliseconds (`Clock::span_ms`: a lease is real time at any speed).
+    fn lease_ms(&self) -> i64 {
+        self.clock.span_ms(self.settings.timeout * 2 + LEASE_MARGIN)
+    }
+
+    /// What one attempt may take, in the clock's milliseconds: a lease with less left is
+    /// renewed before the attempt.
+    fn attempt_ms(&self) -> i64 {
+        self.clock.span_ms(self.settings.timeout + LEASE_MARGIN)
     }
 
     /// Delivers until `stop` is cancelled; requests in flight then finish and are recorded.
@@ -354,7 +361,7 @@ impl Delivery {
         // them (PostgreSQL, several processes) never wait on each other in a cycle.
         wanted
             .sort_by(|a, b| (a.subscription_id, &a.subject).cmp(&(b.subscription_id, &b.subject)));
-        let until = now + self.lease().as_millis() as i64;
+        let until = now + self.lease_ms();
         for lane in self
             .store
             .claim_delivery_lanes(&wanted, &self.owner, now, until)
@@ -388,7 +395,7 @@ impl Delivery {
                 }
             });
         }
-        let stale = now - self.lease().as_millis() as i64;
+        let stale = now - self.lease_ms();
         // Subjects this look has met: only the oldest letter of each may go out in one look.
         // Checking the in-flight set alone is not enough: the task for a subject's first
         // letter can finish while this loop runs, and a later letter would overtake the second.
@@ -450,9 +457,9 @@ impl Delivery {
                     None => return Ok(()), // paused, disabled or removed
                 }
                 let now = self.clock.now_ms();
-                let attempt_ms = (self.settings.timeout + LEASE_MARGIN).as_millis() as i64;
+                let attempt_ms = self.attempt_ms();
                 if lease_until - now < attempt_ms {
-                    lease_until = now + self.lease().as_millis() as i64;
+                    lease_until = now + self.lease_ms();
                     if !self
                         .store
                         .lease_lane(id, &subject, &self.owner, now, lease_until)
@@ -727,7 +734,9 @@ impl Delivery {
             }
         };
         let body = event.to_string();
-        let timestamp = self.clock.now_ms().div_euclid(1000);
+        // Real time, whatever the service's clock: receivers check it against their own
+        // clocks to refuse replays (Standard Webhooks allows five minutes).
+        let timestamp = crate::clock::SystemClock.now_ms().div_euclid(1000);
         send::send(
             &self.client,
             &subscription.url,
@@ -749,7 +758,7 @@ impl Delivery {
     ) -> StoreResult<()> {
         // The look that listed it may have raced with a task that just sent it.
         let now = self.clock.now_ms();
-        let stale = now - self.lease().as_millis() as i64;
+        let stale = now - self.lease_ms();
         if !self.store.take_dead_letter(letter.id, now, stale).await? {
             return Ok(());
         }

@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::send::Answer;
-use super::{Delivery, LEASE_MARGIN, filter};
+use super::{Delivery, filter};
 use crate::store::{
     AttemptEnd, AttemptStart, CursorAdvance, DeliveryOp, DeliveryOpResult, Handoff, LaneEvent,
     StoreError, StoreResult, Subscription,
@@ -142,7 +142,7 @@ impl Delivery {
         stop: CancellationToken,
     ) -> StoreResult<bool> {
         let now = self.clock.now_ms();
-        let until = now + self.lease().as_millis() as i64;
+        let until = now + self.lease_ms();
         let Some(position) = self
             .store
             .take_cursor(subscription.id, &self.owner, now, until)
@@ -500,12 +500,12 @@ impl Pump {
             }
         }
         let now = self.delivery.clock.now_ms();
-        let attempt_ms = (self.delivery.settings.timeout + LEASE_MARGIN).as_millis() as i64;
+        let attempt_ms = self.delivery.attempt_ms();
         let renew = self.lease_until - now < attempt_ms;
         if position == self.committed && !renew && !self.clear_failing {
             return None;
         }
-        self.lease_until = now + self.delivery.lease().as_millis() as i64;
+        self.lease_until = now + self.delivery.lease_ms();
         let op = DeliveryOp::Advance(CursorAdvance {
             subscription_id: self.subscription.id,
             owner: self.delivery.owner.clone(),
