@@ -10,6 +10,13 @@
 //! refused outright. An unknown `kid` makes the verifier refetch the JWKS, at most once per
 //! `min_refresh`, so a rotation is picked up at once while a flood of forged `kid`s cannot make
 //! it hammer the JWKS host.
+//!
+//! Time claims, when present, are enforced: `exp` (past, beyond the leeway: expired), `nbf`
+//! (future, beyond the leeway: not yet valid), and `iat` older than the maximum token age
+//! (stale: a captured delivery replayed long after Canvas gave up retrying). A token with none
+//! of them is judged by its signature alone: Canvas has sent tokens without them, and refusing
+//! a signed event it will not resend would lose it; replays of such a token are caught by the
+//! inbox's content-derived dedup key.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -38,6 +45,8 @@ pub enum Rejection {
     Expired,
     #[error("token not yet valid")]
     NotYetValid,
+    #[error("token issued {age_seconds} s ago, longer than the {max_seconds} s accepted")]
+    Stale { age_seconds: i64, max_seconds: u64 },
 }
 
 impl Rejection {
@@ -50,6 +59,7 @@ impl Rejection {
             Rejection::BadSignature => "bad_signature",
             Rejection::Expired => "expired",
             Rejection::NotYetValid => "not_yet_valid",
+            Rejection::Stale { .. } => "stale",
         }
     }
 }
@@ -117,6 +127,8 @@ pub struct Verifier {
     min_refresh: Duration,
     leeway_seconds: u64,
     check_expiry: bool,
+    /// Oldest `iat` accepted; `None`: any.
+    max_token_age: Option<Duration>,
     cache: RwLock<KeyCache>,
     /// Serialises refetches so concurrent requests with a new `kid` cause one fetch.
     refresh: Mutex<()>,
@@ -138,14 +150,21 @@ impl Verifier {
             min_refresh,
             leeway_seconds,
             check_expiry: true,
+            max_token_age: None,
             cache: RwLock::new(KeyCache::default()),
             refresh: Mutex::new(()),
         }
     }
 
-    /// Checks signatures but not `exp`/`nbf`: for decoding captured deliveries after the fact.
+    /// Checks signatures but no time claim: for decoding captured deliveries after the fact.
     pub fn ignoring_expiry(mut self) -> Self {
         self.check_expiry = false;
+        self
+    }
+
+    /// Refuses a token whose `iat` is older than `max_age` (plus the leeway) as stale.
+    pub fn with_max_token_age(mut self, max_age: Duration) -> Self {
+        self.max_token_age = Some(max_age);
         self
     }
 
@@ -169,10 +188,34 @@ impl Verifier {
                 _ => Rejection::Malformed(e.to_string()),
             },
         )?;
+        if self.check_expiry {
+            self.check_age(&data.claims)?;
+        }
         Ok(Verified {
             kid,
             claims: data.claims,
         })
+    }
+
+    /// A present `iat` older than the maximum token age is stale.
+    fn check_age(&self, claims: &serde_json::Value) -> Result<(), Rejection> {
+        let (Some(max_age), Some(iat)) = (
+            self.max_token_age,
+            claims.get("iat").and_then(serde_json::Value::as_f64),
+        ) else {
+            return Ok(());
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let age = now - iat;
+        if age > max_age.as_secs_f64() + self.leeway_seconds as f64 {
+            return Err(Rejection::Stale {
+                age_seconds: age as i64,
+                max_seconds: max_age.as_secs(),
+            });
+        }
+        Ok(())
     }
 
     /// The key for `kid`, refetching the JWKS once if it is unknown and the last fetch is older

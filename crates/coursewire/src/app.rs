@@ -72,7 +72,8 @@ pub async fn serve(
         },
         Duration::from_secs(config.canvas.jwks_min_refresh_seconds),
         config.canvas.leeway_seconds,
-    );
+    )
+    .with_max_token_age(Duration::from_secs(config.canvas.max_token_age_seconds));
     let canvas = CanvasIngest::new(
         verifier,
         writer,

@@ -52,6 +52,8 @@ pub struct CanvasConfig {
     pub jwks_min_refresh_seconds: u64,
     pub allow_unsigned: bool,
     pub leeway_seconds: u64,
+    /// A signed event whose `iat` is older than this is refused as stale.
+    pub max_token_age_seconds: u64,
     pub api: CanvasApiConfig,
 }
 
@@ -490,6 +492,11 @@ impl Config {
                 "COURSEWIRE_CANVAS_ALLOW_UNSIGNED" => {
                     self.canvas.allow_unsigned = parse_bool(key, value)?
                 }
+                "COURSEWIRE_CANVAS_MAX_TOKEN_AGE_SECONDS" => {
+                    self.canvas.max_token_age_seconds = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not a number of seconds"))?
+                }
                 "COURSEWIRE_INGEST_MAX_BODY_BYTES" => {
                     self.ingest.max_body_bytes = value
                         .parse()
@@ -569,6 +576,12 @@ impl Config {
             || self.canvas.jwks_url.starts_with("http://"))
         {
             bail!("canvas.jwks_url must be an http(s) URL");
+        }
+        if self.canvas.max_token_age_seconds < 60 {
+            bail!(
+                "canvas.max_token_age_seconds must be at least 60 (Canvas retries a delivery for \
+                 10–20 minutes; the default is 3600)"
+            );
         }
         if self.ingest.max_body_bytes == 0 {
             bail!("ingest.max_body_bytes must be positive");

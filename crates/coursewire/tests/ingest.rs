@@ -98,6 +98,16 @@ async fn every_forgery_is_refused_and_nothing_stored(backend: Backend) {
             claims["exp"] = json!(chrono::Utc::now().timestamp() - 3600);
             sign(&claims, &k[1])
         }),
+        ("issued two days ago (a replayed capture)", {
+            let mut claims = event.clone();
+            claims["iat"] = json!(chrono::Utc::now().timestamp() - 2 * 86_400);
+            sign(&claims, &k[1])
+        }),
+        ("not valid for another hour", {
+            let mut claims = event.clone();
+            claims["nbf"] = json!(chrono::Utc::now().timestamp() + 3600);
+            sign(&claims, &k[1])
+        }),
         ("no kid", {
             jsonwebtoken::encode(&Header::new(Algorithm::RS256), &event, &k[1].encoding).unwrap()
         }),
@@ -117,6 +127,8 @@ async fn every_forgery_is_refused_and_nothing_stored(backend: Backend) {
         "algorithm_not_allowed",
         "bad_signature",
         "expired",
+        "stale",
+        "not_yet_valid",
         "missing_kid",
         "malformed",
         "unsigned",
