@@ -45,6 +45,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    config.canvas.require_for_serve()?;
     // One pool for the whole process: every part below shares it.
     let store = store::open(config.database.url.expose())
         .await
@@ -81,6 +82,7 @@ pub async fn serve(
         clock.clone(),
         IngestSettings {
             allow_unsigned: config.canvas.allow_unsigned,
+            account_uuids: config.canvas.account_uuids.clone(),
         },
     );
     let mut appended = None;

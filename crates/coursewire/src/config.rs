@@ -54,7 +54,27 @@ pub struct CanvasConfig {
     pub leeway_seconds: u64,
     /// A signed event whose `iat` is older than this is refused as stale.
     pub max_token_age_seconds: u64,
+    /// The root accounts (`root_account_uuid`) whose events are ours. Instructure's one JWKS
+    /// signs every customer's events, so the signature alone does not say whose they are.
+    pub account_uuids: Vec<String>,
     pub api: CanvasApiConfig,
+}
+
+impl CanvasConfig {
+    /// What `serve` needs before it takes Live Events: signed events bound to our root
+    /// account(s).
+    pub fn require_for_serve(&self) -> anyhow::Result<()> {
+        if !self.allow_unsigned && self.account_uuids.is_empty() {
+            bail!(
+                "canvas.account_uuids is empty: set it (env COURSEWIRE_CANVAS_ACCOUNT_UUIDS, \
+                 comma-separated) to your Canvas root account's uuid, or every Canvas customer's \
+                 signed events would be accepted. An admin finds it in GET /api/v1/accounts/self \
+                 (field `uuid`), or as metadata.root_account_uuid in any Live Event \
+                 (`coursewire decode FILE` shows it)"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `[canvas.api]`: the Canvas REST/GraphQL API. One client and one quota governor per process
@@ -492,6 +512,14 @@ impl Config {
                 "COURSEWIRE_CANVAS_ALLOW_UNSIGNED" => {
                     self.canvas.allow_unsigned = parse_bool(key, value)?
                 }
+                "COURSEWIRE_CANVAS_ACCOUNT_UUIDS" => {
+                    self.canvas.account_uuids = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|uuid| !uuid.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
                 "COURSEWIRE_CANVAS_MAX_TOKEN_AGE_SECONDS" => {
                     self.canvas.max_token_age_seconds = value
                         .parse()
@@ -576,6 +604,11 @@ impl Config {
             || self.canvas.jwks_url.starts_with("http://"))
         {
             bail!("canvas.jwks_url must be an http(s) URL");
+        }
+        if let Some(bad) = self.canvas.account_uuids.iter().find(|uuid| {
+            uuid.is_empty() || uuid.len() > 128 || !uuid.chars().all(|c| c.is_ascii_graphic())
+        }) {
+            bail!("canvas.account_uuids: {bad:?} is not a root account uuid");
         }
         if self.canvas.max_token_age_seconds < 60 {
             bail!(
@@ -698,6 +731,38 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("tok-sekrit"), "{shown}");
         assert!(shown.contains("postgres://u:***@h/db"));
+    }
+
+    #[test]
+    fn our_root_accounts_are_listed_or_serve_refuses() {
+        let config = Config::load_from(None, &[]).unwrap();
+        assert!(config.canvas.account_uuids.is_empty());
+        let err = config.canvas.require_for_serve().unwrap_err();
+        assert!(
+            format!("{err}").contains("COURSEWIRE_CANVAS_ACCOUNT_UUIDS"),
+            "{err}"
+        );
+        let unsigned =
+            Config::load_from(None, &env(&[("COURSEWIRE_CANVAS_ALLOW_UNSIGNED", "true")])).unwrap();
+        assert!(
+            unsigned.canvas.require_for_serve().is_ok(),
+            "unsigned needs no account"
+        );
+        let config = Config::load_from(
+            None,
+            &env(&[("COURSEWIRE_CANVAS_ACCOUNT_UUIDS", " ours , beta,")]),
+        )
+        .unwrap();
+        assert_eq!(config.canvas.account_uuids, ["ours", "beta"]);
+        assert!(config.canvas.require_for_serve().is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[canvas]\naccount_uuids = [\"has space\"]\n").unwrap();
+        let err = Config::load_from(Some(&path), &[]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("canvas.account_uuids"),
+            "{err:#}"
+        );
     }
 
     #[test]

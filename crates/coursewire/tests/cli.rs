@@ -1,4 +1,5 @@
-//! The `coursewire` binary's offline commands: `decode` and `config print-default`.
+//! The `coursewire` binary's offline commands (`decode`, `config print-default`, `sim`) and
+//! what `serve` refuses before it starts.
 
 mod common;
 
@@ -179,6 +180,32 @@ fn missing_file_is_a_clear_error() {
         err.contains("/nonexistent/event.json") && err.contains("cannot read"),
         "{err}"
     );
+}
+
+/// Signed events bound to no root account would take any Canvas customer's events: `serve`
+/// says what to set instead of starting.
+#[test]
+fn serve_refuses_to_start_without_our_root_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cw.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_coursewire"))
+        .arg("serve")
+        .env(
+            "COURSEWIRE_DATABASE_URL",
+            format!("sqlite://{}", db.display()),
+        )
+        .env("COURSEWIRE_LISTEN", "127.0.0.1:0")
+        .env_remove("COURSEWIRE_CANVAS_ACCOUNT_UUIDS")
+        .env_remove("COURSEWIRE_CANVAS_ALLOW_UNSIGNED")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("COURSEWIRE_CANVAS_ACCOUNT_UUIDS") && err.contains("/api/v1/accounts/self"),
+        "{err}"
+    );
+    assert!(!db.exists(), "nothing opened before the refusal");
 }
 
 #[test]

@@ -36,6 +36,7 @@ macro_rules! both_backends {
 both_backends!(
     signed_event_is_stored_then_answered,
     every_forgery_is_refused_and_nothing_stored,
+    an_event_from_another_institutions_canvas_is_refused,
     duplicate_delivery_is_stored_once,
     burst_of_a_thousand_distinct_events_leaves_a_thousand_rows,
 );
@@ -151,6 +152,59 @@ async fn every_forgery_is_refused_and_nothing_stored(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(logged.len(), forgeries.len() + 1, "{logged:?}");
+    app.stop().await.unwrap();
+}
+
+/// Instructure's one JWKS signs every customer's events: a valid signature on an event of
+/// another root account (another university, or our own Beta) is still refused.
+async fn an_event_from_another_institutions_canvas_is_refused(backend: Backend) {
+    let k = keys();
+    let jwks = JwksServer::start(&[&k[0], &k[1], &k[2]]).await;
+    let Some(app) = app(backend, &jwks, false).await else {
+        return;
+    };
+    let ours = enrollment_event(11);
+    let mut theirs = enrollment_event(12);
+    theirs["metadata"]["root_account_uuid"] = json!("AnotherUniversityRootAccountUuid00000000");
+    let mut nameless = enrollment_event(13);
+    nameless["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("root_account_uuid");
+    let caliper: Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/data/canvas/live_events/caliper/course_created.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut foreign_caliper = caliper.clone();
+    foreign_caliper["data"][0]["actor"]["extensions"]["com.instructure.canvas"]["root_account_uuid"] =
+        json!("AnotherUniversityRootAccountUuid00000000");
+
+    for (what, event) in [
+        ("another root account", &theirs),
+        ("no root account", &nameless),
+        ("another root account, Caliper", &foreign_caliper),
+    ] {
+        let (status, answer) = app.post_signed(event, &k[1]).await;
+        assert_eq!(status, 401, "{what}: {answer}");
+        assert_eq!(answer["reason"], "foreign_account", "{what}: {answer}");
+    }
+    assert_eq!(inbox_total(&app).await, 0, "nothing stored");
+    let (_, metrics) = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("coursewire_ingest_events_rejected_total{reason=\"foreign_account\"} 3"),
+        "{metrics}"
+    );
+
+    for (what, event) in [("ours", &ours), ("ours, Caliper", &caliper)] {
+        let (status, answer) = app.post_signed(event, &k[1]).await;
+        assert_eq!(status, 200, "{what}: {answer}");
+        assert_eq!(answer["status"], "accepted", "{what}");
+    }
+    assert_eq!(inbox_total(&app).await, 2);
     app.stop().await.unwrap();
 }
 
@@ -287,7 +341,8 @@ async fn verified_but_unparseable_events_are_quarantined_with_the_reason() {
         ),
         (
             "JSON with no event_name",
-            r#"{"metadata": {}, "body": {}}"#.to_string(),
+            json!({"metadata": {"root_account_uuid": common::ROOT_ACCOUNT}, "body": {}})
+                .to_string(),
             "application/json",
         ),
     ];

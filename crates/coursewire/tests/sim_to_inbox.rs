@@ -39,7 +39,11 @@ async fn drained(sim: &Simulator) -> sim::Counters {
 async fn signed_live_events_from_the_simulator_land_in_the_inbox_once() {
     let (sim, sim_base) = start_sim().await;
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let app = TestApp::spawn(db, &format!("{sim_base}/jwks"), false).await;
+    let ours = sim.ground_truth().root_account_uuid;
+    let app = TestApp::spawn_with(db, &format!("{sim_base}/jwks"), |c| {
+        c.canvas.account_uuids = vec![ours]
+    })
+    .await;
     sim.subscribe(&format!("{}/hooks/canvas", app.base), true);
     let mut faults = sim.faults();
     faults.live_events.duplicate_probability = 0.2;

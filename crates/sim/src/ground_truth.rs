@@ -14,6 +14,8 @@ pub struct GroundTruth {
     pub seed: u64,
     pub sim_time: String,
     pub root_account_id: u64,
+    /// What every Live Event carries as `metadata.root_account_uuid`.
+    pub root_account_uuid: String,
     pub term: TermRow,
     pub accounts: Vec<AccountRow>,
     pub courses: Vec<CourseRow>,
@@ -165,6 +167,7 @@ pub fn capture(w: &World, now: i64) -> GroundTruth {
         seed: u.seed,
         sim_time: iso(now),
         root_account_id: u.root_account_id,
+        root_account_uuid: u.root_account_uuid.clone(),
         term: TermRow {
             id: u.current_term_id,
             name: term.map(|t| t.name.clone()).unwrap_or_default(),

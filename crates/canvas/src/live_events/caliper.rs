@@ -25,7 +25,7 @@ use super::catalogue::{UNKNOWN_TYPE, lookup};
 use super::entities::{self, preview};
 use super::{DecodeError, DecodedEvent, Format, Parts, dedup, ids};
 
-const CANVAS_EXT: &str = "com.instructure.canvas";
+pub(crate) const CANVAS_EXT: &str = "com.instructure.canvas";
 
 /// Decodes a Caliper envelope: one event per element of `data`.
 pub(crate) fn decode_envelope(

@@ -90,6 +90,47 @@ pub fn unwrap_envelope(claims: Value) -> Result<Value, DecodeError> {
     }
 }
 
+/// The root account each event of an envelope says it belongs to (`metadata.root_account_uuid`;
+/// in Caliper the event's, else its actor's, `com.instructure.canvas` extension), in order;
+/// `None` for an event that names none. Empty when `envelope` is not one we decode.
+///
+/// A signature from Instructure's JWKS proves only that *some* Canvas sent the body (one JWKS
+/// serves every customer), so this is what binds an event to one institution.
+pub fn root_accounts(envelope: &Value) -> Vec<Option<String>> {
+    let Some(map) = envelope.as_object() else {
+        return Vec::new();
+    };
+    let named = |map: &Map<String, Value>| {
+        map.get("root_account_uuid")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let caliper_event = |event: &Value| {
+        let ext = |holder: Option<&Value>| {
+            holder?
+                .get("extensions")?
+                .get(super::caliper::CANVAS_EXT)?
+                .as_object()
+                .and_then(named)
+        };
+        ext(Some(event)).or_else(|| ext(event.get("actor")))
+    };
+    match detect(map) {
+        Some(Kind::Canvas) => vec![
+            map.get("metadata")
+                .and_then(Value::as_object)
+                .and_then(named),
+        ],
+        Some(Kind::CaliperEnvelope) => map
+            .get("data")
+            .and_then(Value::as_array)
+            .map(|events| events.iter().map(caliper_event).collect())
+            .unwrap_or_default(),
+        Some(Kind::CaliperEvent) => vec![caliper_event(envelope)],
+        None => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +183,25 @@ mod tests {
             unwrap_envelope(json!({"a": canvas(), "b": caliper()})),
             Err(DecodeError::AmbiguousEnvelope("a, b".into()))
         );
+    }
+
+    #[test]
+    fn root_accounts_are_read_from_either_format() {
+        let mut event = canvas();
+        assert_eq!(root_accounts(&event), vec![None]);
+        event["metadata"]["root_account_uuid"] = json!("ours");
+        assert_eq!(root_accounts(&event), vec![Some("ours".to_owned())]);
+        let ext = |uuid: &str| json!({"com.instructure.canvas": {"root_account_uuid": uuid}});
+        let on_event = json!({"type": "Event", "action": "Created", "actor": {}, "object": {}, "extensions": ext("a")});
+        let on_actor = json!({"type": "Event", "action": "Created", "actor": {"extensions": ext("b")}, "object": {}});
+        let neither = json!({"type": "Event", "action": "Created", "actor": {}, "object": {}});
+        let mut envelope = caliper();
+        envelope["data"] = json!([on_event, on_actor, neither]);
+        assert_eq!(
+            root_accounts(&envelope),
+            vec![Some("a".to_owned()), Some("b".to_owned()), None]
+        );
+        assert_eq!(root_accounts(&on_actor), vec![Some("b".to_owned())]);
+        assert!(root_accounts(&json!({"x": 1})).is_empty());
     }
 }

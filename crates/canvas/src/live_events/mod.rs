@@ -155,7 +155,7 @@ use serde_json::Value;
 
 pub use catalogue::{EventSpec, UNKNOWN_TYPE, catalogue, cloud_event_type, lookup};
 pub use cloud_event::CloudEvent;
-pub use envelope::unwrap_envelope;
+pub use envelope::{root_accounts, unwrap_envelope};
 pub use error::{DecodeError, MAX_DEPTH};
 
 /// The wire format an event arrived in.

@@ -179,6 +179,7 @@ impl Stage {
         let db = dir.join("coursewire.db");
         config.database.url = DatabaseUrl::new(format!("sqlite://{}", db.display()));
         config.canvas.jwks_url = format!("{sim_base}/jwks");
+        config.canvas.account_uuids = vec![sim.ground_truth().root_account_uuid];
         config.server.shutdown_grace_seconds = 2;
         let api_token = format!("demo-{}", uuid::Uuid::new_v4().simple());
         config.api.token = Secret::new(api_token.clone());

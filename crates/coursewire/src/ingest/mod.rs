@@ -85,6 +85,9 @@ impl HookOutcome {
 #[derive(Debug, Clone)]
 pub struct IngestSettings {
     pub allow_unsigned: bool,
+    /// Our root accounts; empty: events of any root account are taken (only allowed with
+    /// unsigned bodies, see `CanvasConfig::require_for_serve`).
+    pub account_uuids: Vec<String>,
 }
 
 /// The Canvas Live Events receiver.
@@ -179,8 +182,47 @@ impl CanvasIngest {
         ));
     }
 
-    /// Verification: decides whether the body may enter the inbox at all.
+    /// Verification: signature, then tenant; decides whether the body may enter the inbox.
     async fn admit(&self, body: &[u8]) -> Result<Admitted, HookOutcome> {
+        let admitted = self.authenticate(body).await?;
+        self.check_tenant(&admitted)?;
+        Ok(admitted)
+    }
+
+    /// Tenant binding: every event of an envelope must name one of our root accounts. A
+    /// payload with no recognisable envelope cannot touch the catalog and is quarantined as
+    /// before; an envelope that names no root account, or another, is refused.
+    fn check_tenant(&self, admitted: &Admitted) -> Result<(), HookOutcome> {
+        let ours = &self.settings.account_uuids;
+        let Ok(payload) = &admitted.payload else {
+            return Ok(());
+        };
+        if ours.is_empty() {
+            return Ok(());
+        }
+        let refuse = |detail: String| {
+            Err(HookOutcome::Rejected {
+                reason: "foreign_account".into(),
+                detail,
+            })
+        };
+        for named in live_events::root_accounts(payload) {
+            match named {
+                Some(uuid) if ours.contains(&uuid) => {}
+                Some(uuid) => {
+                    return refuse(format!(
+                        "root account {} is not in canvas.account_uuids",
+                        truncated(&uuid)
+                    ));
+                }
+                None => return refuse("the event names no root account".into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Signature (or the unsigned allowance): decides whether the body may enter at all.
+    async fn authenticate(&self, body: &[u8]) -> Result<Admitted, HookOutcome> {
         let text = String::from_utf8_lossy(body);
         let trimmed = text.trim_start();
         if trimmed.starts_with('{') || trimmed.starts_with('[') {
@@ -309,6 +351,15 @@ fn kept_headers(headers: &[(String, String)]) -> String {
         .map(|(name, value)| (name.to_ascii_lowercase(), value.clone().into()))
         .collect();
     serde_json::Value::Object(kept).to_string()
+}
+
+/// A value from a request, cut short before it is echoed or logged.
+fn truncated(text: &str) -> String {
+    const MAX: usize = 64;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 fn rejected_request(

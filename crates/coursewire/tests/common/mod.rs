@@ -209,6 +209,7 @@ impl TestApp {
         config.database.url = DatabaseUrl::new(db.url.clone());
         config.canvas.jwks_url = jwks_url.to_string();
         config.canvas.jwks_min_refresh_seconds = 60;
+        config.canvas.account_uuids = test_accounts();
         config.server.shutdown_grace_seconds = 5;
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -286,6 +287,34 @@ impl TestApp {
     }
 }
 
+/// The root account of [`enrollment_event`].
+pub const ROOT_ACCOUNT: &str = "ROOTUUID";
+
+/// The root accounts a test service takes events from: [`ROOT_ACCOUNT`] and every root account
+/// named in the published Live Events of `../shared/data`, so any of them may be posted.
+pub fn test_accounts() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/canvas/live_events");
+    let mut accounts = vec![ROOT_ACCOUNT.to_owned()];
+    for sub in [dir.clone(), dir.join("caliper")] {
+        let entries = std::fs::read_dir(&sub).expect("the published Live Events");
+        for path in entries.map(|entry| entry.unwrap().path()) {
+            if path.extension().is_none_or(|ext| ext != "json") {
+                continue;
+            }
+            let event: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            accounts.extend(
+                canvas::live_events::root_accounts(&event)
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+    }
+    accounts.sort();
+    accounts.dedup();
+    accounts
+}
+
 /// A Canvas-format enrollment event with distinct content per `n`.
 pub fn enrollment_event(n: u64) -> Value {
     json!({
@@ -294,7 +323,7 @@ pub fn enrollment_event(n: u64) -> Value {
             "event_time": format!("2026-09-01T10:{:02}:{:02}.{:03}Z", (n / 60000) % 60, (n / 1000) % 60, n % 1000),
             "producer": "canvas",
             "hostname": "canvas.test.edu",
-            "root_account_uuid": "ROOTUUID",
+            "root_account_uuid": ROOT_ACCOUNT,
             "root_account_id": "21070000000000001",
             "request_id": format!("req-{n}"),
             "context_type": "Course",
@@ -340,6 +369,7 @@ impl ServeProcess {
             .env("COURSEWIRE_DATABASE_URL", db_url)
             .env("COURSEWIRE_LISTEN", format!("127.0.0.1:{port}"))
             .env("COURSEWIRE_LOG", "warn")
+            .env("COURSEWIRE_CANVAS_ACCOUNT_UUIDS", test_accounts().join(","))
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())

@@ -85,11 +85,12 @@ pub async fn get_account(
 ) -> ApiResult {
     let _ = &ctx;
     s.with_world(|w| {
-        let a = w
-            .uni
-            .accounts
-            .get(id(&account_id)?)
-            .ok_or(ApiError::NotFound)?;
+        // `self` is the domain's root account, as in Canvas.
+        let account_id = match account_id.as_str() {
+            "self" => w.uni.root_account_id,
+            other => id(other)?,
+        };
+        let a = w.uni.accounts.get(account_id).ok_or(ApiError::NotFound)?;
         Ok(one(render::account(a)))
     })
 }
