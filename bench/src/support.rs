@@ -102,6 +102,12 @@ impl BenchDb {
 }
 
 /// Starts `coursewire serve` in-process on 127.0.0.1:0.
+/// Where the benchmarks' receivers listen.
+pub const LOOPBACK: &str = "127.0.0.0/8";
+
+/// The root account of every event the benchmarks send, and the one the service takes.
+pub const ROOT_ACCOUNT_UUID: &str = "VicYj3cu5BIFpoZhDVU4DZumnlBrWi1grgJEzADs";
+
 pub async fn start_service(
     db_url: &str,
     adjust: impl FnOnce(&mut Config),
@@ -109,6 +115,9 @@ pub async fn start_service(
     let mut config = Config::load_from(None, &[])?;
     config.database.url = DatabaseUrl::new(db_url);
     config.log.filter = "warn".into();
+    config.canvas.account_uuids = vec![ROOT_ACCOUNT_UUID.into()];
+    // The benchmarks' subscribers listen on loopback.
+    config.delivery.allowed_networks = vec![LOOPBACK.into()];
     adjust(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::ingest::enrollment_created;
-use crate::support::{BenchDb, CanvasSigner, percentile, start_service};
+use crate::support::{BenchDb, CanvasSigner, LOOPBACK, percentile, start_service};
 
 /// Enrollment ids in the events start here (see `ingest::enrollment_created`).
 const FIRST_ENROLLMENT: u64 = 46_825;
@@ -247,13 +247,22 @@ async fn run_at(args: &Args, rate: f64) -> anyhow::Result<RunReport> {
         // Subscriptions first, so that every change event is for every subscriber.
         let store = coursewire::store::open(&db.url).await?;
         store.migrate().await?;
+        let limits = coursewire::bus::delivery::admin::Limits {
+            default_schedule_ms: vec![1000],
+            min_retry_delay_ms: 1000,
+            targets: std::sync::Arc::new(
+                coursewire::bus::delivery::target::TargetPolicy::new(&[LOOPBACK.into()])
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            per_creator: None,
+        };
         for i in 0..args.subscribers {
             let request = coursewire::bus::delivery::admin::AddRequest {
                 name: format!("bench-{i}"),
                 url: format!("http://{receivers}/subscriber/{i}"),
                 ..Default::default()
             };
-            coursewire::bus::delivery::admin::add(store.as_ref(), request, &[1000], 0).await?;
+            coursewire::bus::delivery::admin::add(store.as_ref(), request, &limits, 0).await?;
         }
         store.close().await;
     }

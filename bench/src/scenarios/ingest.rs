@@ -193,7 +193,7 @@ pub fn enrollment_created(n: u64) -> Value {
             "request_id": uuid::Uuid::from_u128(n as u128 + 1).to_string(),
             "root_account_id": global(1),
             "root_account_lti_guid": "VicYj3cu5BIFpoZhDVU4DZumnlBrWi1grgJEzADs.canvas.example.edu",
-            "root_account_uuid": "VicYj3cu5BIFpoZhDVU4DZumnlBrWi1grgJEzADs",
+            "root_account_uuid": crate::support::ROOT_ACCOUNT_UUID,
             "session_id": "ef686f8ed684abf78cbfa1f6a58112b5",
             "time_zone": "America/New_York",
             "url": format!("https://canvas.example.edu/api/v1/sections/{}/enrollments?enrollment[user_id]={}&amp;enrollment[type]=StudentEnrollment", 4811 + n % 9000, 20064 + n),

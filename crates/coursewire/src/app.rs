@@ -102,7 +102,7 @@ pub async fn serve(
             store.clone(),
             clock.clone(),
             metrics.clone(),
-            delivery::Settings::from(&config.delivery),
+            delivery::Settings::try_from(&config.delivery)?,
         )?;
         if let Some(appended) = appended {
             delivery = delivery.wake_on(appended);
@@ -145,7 +145,7 @@ pub async fn serve(
         max_body_bytes: config.ingest.max_body_bytes,
         api_token: config.api.token.clone(),
         api_max_wait: Duration::from_secs(config.api.max_wait_seconds),
-        default_retry_schedule_ms: config.delivery.retry_schedule_ms.clone(),
+        subscription_limits: Arc::new(delivery::admin::Limits::from_config(&config, true)?),
         canvas_api,
     };
     let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();

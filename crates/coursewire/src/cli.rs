@@ -45,6 +45,12 @@ pub enum Command {
         #[command(subcommand)]
         action: SubscriptionsAction,
     },
+    /// Manage scoped API tokens (admin, operator, consumer); the token is printed once and
+    /// only its hash is stored.
+    Tokens {
+        #[command(subcommand)]
+        action: TokensAction,
+    },
     /// Run the simulator of Canvas and Panopto (for tests, the demo and benchmarks).
     Sim(sim::SimArgs),
     /// Read Canvas back now and write every difference from the catalog into the inbox as a
@@ -114,6 +120,26 @@ pub enum SubscriptionsAction {
     Remove { name: String },
     /// Retry exhausted and dead-lettered events, and re-enable a disabled endpoint.
     Retry { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensAction {
+    /// Create a token; prints it as JSON with the token (shown this once).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// admin (everything), operator (subscriptions, replay, incidents) or consumer (only
+        /// the pull endpoints and status of its own subscriptions).
+        #[arg(long)]
+        role: String,
+        /// A subscription a consumer token may read (repeat for several).
+        #[arg(long = "subscription")]
+        subscriptions: Vec<String>,
+    },
+    /// List tokens as JSON (names, roles, scopes; never the token or its hash).
+    List,
+    /// Revoke a token: refused from its next request on.
+    Revoke { name: String },
 }
 
 /// `coursewire replay`'s arguments.

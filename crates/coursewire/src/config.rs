@@ -137,6 +137,10 @@ pub struct DeliveryConfig {
     pub idle_poll_ms: u64,
     pub disable_after_seconds: u64,
     pub retry_schedule_ms: Vec<u64>,
+    /// The shortest delay a retry schedule may hold (no zero-delay retry storms).
+    pub min_retry_delay_ms: u64,
+    /// Internal networks (CIDRs) subscriptions may target; public addresses always may.
+    pub allowed_networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -376,6 +380,8 @@ fn move_deprecated_keys(file: &mut toml::Table, deprecations: &mut Vec<String>) 
 pub struct ApiConfig {
     pub token: Secret,
     pub max_wait_seconds: u64,
+    /// Subscriptions one token may create.
+    pub max_subscriptions_per_token: u64,
 }
 
 /// A secret (API token, signing secret) that `Debug` and `Display` never show.
@@ -512,14 +518,7 @@ impl Config {
                 "COURSEWIRE_CANVAS_ALLOW_UNSIGNED" => {
                     self.canvas.allow_unsigned = parse_bool(key, value)?
                 }
-                "COURSEWIRE_CANVAS_ACCOUNT_UUIDS" => {
-                    self.canvas.account_uuids = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|uuid| !uuid.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                }
+                "COURSEWIRE_CANVAS_ACCOUNT_UUIDS" => self.canvas.account_uuids = comma_list(value),
                 "COURSEWIRE_CANVAS_MAX_TOKEN_AGE_SECONDS" => {
                     self.canvas.max_token_age_seconds = value
                         .parse()
@@ -542,6 +541,14 @@ impl Config {
                         .with_context(|| format!("{key}={value:?} is not a number of seconds"))?
                 }
                 "COURSEWIRE_DELIVERY_ENABLED" => self.delivery.enabled = parse_bool(key, value)?,
+                "COURSEWIRE_DELIVERY_MIN_RETRY_DELAY_MS" => {
+                    self.delivery.min_retry_delay_ms = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not a number of ms"))?
+                }
+                "COURSEWIRE_DELIVERY_ALLOWED_NETWORKS" => {
+                    self.delivery.allowed_networks = comma_list(value)
+                }
                 "COURSEWIRE_DELIVERY_DISABLE_AFTER_SECONDS" => {
                     self.delivery.disable_after_seconds = value
                         .parse()
@@ -639,6 +646,21 @@ impl Config {
         if d.concurrency == 0 || d.timeout_seconds == 0 || d.idle_poll_ms == 0 {
             bail!("delivery.concurrency, timeout_seconds and idle_poll_ms must be positive");
         }
+        if d.min_retry_delay_ms == 0 {
+            bail!("delivery.min_retry_delay_ms must be positive");
+        }
+        if d.retry_schedule_ms
+            .iter()
+            .any(|ms| *ms < d.min_retry_delay_ms)
+        {
+            bail!(
+                "delivery.retry_schedule_ms: every delay must be at least \
+                 delivery.min_retry_delay_ms ({} ms)",
+                d.min_retry_delay_ms
+            );
+        }
+        crate::bus::delivery::target::TargetPolicy::new(&d.allowed_networks)
+            .map_err(anyhow::Error::msg)?;
         if !self.nats.url.is_empty()
             && (self.nats.stream.is_empty() || self.nats.subject_prefix.is_empty())
         {
@@ -651,6 +673,16 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `a, b,c` → `["a", "b", "c"]` (empty items dropped).
+fn comma_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn parse_bool(key: &str, value: &str) -> anyhow::Result<bool> {

@@ -18,5 +18,6 @@ pub mod processor;
 pub mod reconcile;
 pub mod store;
 pub mod tasks;
+pub mod tokens;
 pub mod wake;
 pub mod web;

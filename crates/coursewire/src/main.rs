@@ -56,6 +56,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Subscriptions { action } => {
             commands::subscriptions::run(&load(Some("warn"))?, action).await
         }
+        Command::Tokens { action } => commands::tokens::run(&load(Some("warn"))?, action).await,
         Command::Migrate => commands::migrate::run(&load(None)?).await,
         Command::Serve => commands::serve::run(load(None)?).await,
     }

@@ -197,7 +197,7 @@ async fn spawn_app_on(
     adjust: impl FnOnce(&mut coursewire::config::Config),
 ) -> TestApp {
     TestApp::spawn_on_clock(db, "http://127.0.0.1:9/jwks", clock, |c| {
-        c.canvas.allow_unsigned = true;
+        common::unsigned_from_anyone(c);
         c.api.token = Secret::new(TOKEN);
         c.processor.idle_poll_ms = 20;
         c.delivery.idle_poll_ms = 20;
@@ -359,21 +359,6 @@ print(n)
         "python verify failed: {stdout}{stderr}"
     );
     assert_eq!(stdout.trim(), received.len().to_string());
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
-                if let Some(db) = super::TestDb::new(super::Backend::Sqlite).await { super::$name(db).await }
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
-                if let Some(db) = super::TestDb::new(super::Backend::Postgres).await { super::$name(db).await }
-            })*
-        }
-    };
 }
 
 both_backends!(
@@ -1090,6 +1075,7 @@ async fn subscriptions_cli_adds_lists_pauses_retries_removes() {
             .args(["subscriptions"])
             .args(args)
             .env("COURSEWIRE_DATABASE_URL", &db.url)
+            .envs(common::LOOPBACK_SUBSCRIBERS)
             .output()
             .expect("run coursewire");
         (
@@ -1148,12 +1134,12 @@ mod crash {
     use common::ServeProcess;
 
     async fn start(db_url: &str, port: u16) -> ServeProcess {
-        let env = [
+        let mut env = vec![
             ("COURSEWIRE_CANVAS_JWKS_URL", "http://127.0.0.1:9/jwks"),
-            ("COURSEWIRE_CANVAS_ALLOW_UNSIGNED", "true"),
             ("COURSEWIRE_DELIVERY_TIMEOUT_SECONDS", "2"),
             ("COURSEWIRE_PROCESSOR_LEASE_SECONDS", "1"),
         ];
+        env.extend(common::UNSIGNED_FROM_ANYONE);
         ServeProcess::start(db_url, port, &env).await
     }
 
@@ -1174,6 +1160,7 @@ mod crash {
             ])
             .args(["--retry-schedule", "50ms,50ms,50ms,50ms,50ms"])
             .env("COURSEWIRE_DATABASE_URL", &db.url)
+            .envs(common::LOOPBACK_SUBSCRIBERS)
             .output()
             .unwrap();
         assert!(
@@ -1283,6 +1270,7 @@ mod crash {
                 "50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms",
             ])
             .env("COURSEWIRE_DATABASE_URL", &db.url)
+            .envs(common::LOOPBACK_SUBSCRIBERS)
             .output()
             .unwrap();
         assert!(

@@ -18,22 +18,8 @@ async fn inbox_total(app: &TestApp) -> i64 {
     app.db.store().await.inbox_depth().await.unwrap().total()
 }
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
-                super::$name(super::Backend::Sqlite).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
-                super::$name(super::Backend::Postgres).await
-            })*
-        }
-    };
-}
-
 both_backends!(
+    by_backend:
     signed_event_is_stored_then_answered,
     every_forgery_is_refused_and_nothing_stored,
     an_event_from_another_institutions_canvas_is_refused,

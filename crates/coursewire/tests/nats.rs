@@ -78,7 +78,7 @@ async fn events_reach_jetstream_in_order_once(db: TestDb) {
     };
     let config = nats.clone();
     let app = TestApp::spawn_with(db, "http://127.0.0.1:9/jwks", move |c| {
-        c.canvas.allow_unsigned = true;
+        common::unsigned_from_anyone(c);
         c.processor.idle_poll_ms = 20;
         c.delivery.enabled = false;
         c.nats = config;

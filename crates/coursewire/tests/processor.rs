@@ -77,6 +77,7 @@ fn event(kind: EntityKind, id: i64, second: i64, request: &str, body: Value) -> 
         "metadata": {
             "event_name": name, "event_time": time, "producer": "canvas",
             "hostname": "canvas.test.edu", "request_id": request,
+            "root_account_uuid": common::ROOT_ACCOUNT,
         },
         "body": body,
     })
@@ -154,21 +155,6 @@ async fn check_outbox(store: &Arc<Store>) -> BTreeMap<String, Vec<Value>> {
         }
     }
     by_subject
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
-                if let Some(db) = super::TestDb::new(super::Backend::Sqlite).await { super::$name(db).await }
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
-                if let Some(db) = super::TestDb::new(super::Backend::Postgres).await { super::$name(db).await }
-            })*
-        }
-    };
 }
 
 both_backends!(
@@ -1265,7 +1251,7 @@ mod sigkill {
 
 async fn pull_api_long_polls_for_change_events(db: TestDb) {
     let app = common::TestApp::spawn_with(db, "http://127.0.0.1:9/jwks", |c| {
-        c.canvas.allow_unsigned = true;
+        common::unsigned_from_anyone(c);
         c.api.token = coursewire::config::Secret::new("pull-token");
         c.processor.idle_poll_ms = 20;
     })

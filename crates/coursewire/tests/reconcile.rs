@@ -46,10 +46,11 @@ struct Service {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-fn config(db_url: &str, sim_base: &str, reconcile: bool) -> Config {
+fn config(db_url: &str, (sim, sim_base): (&Simulator, &str), reconcile: bool) -> Config {
     let mut config = Config::load_from(None, &[]).unwrap();
     config.database.url = DatabaseUrl::new(db_url);
     config.canvas.jwks_url = format!("{sim_base}/jwks");
+    config.canvas.account_uuids = vec![sim.ground_truth().root_account_uuid];
     config.server.shutdown_grace_seconds = 2;
     config.delivery.enabled = false;
     config.canvas.api.url = sim_base.to_owned();
@@ -376,7 +377,7 @@ async fn lost_events_are_repaired_within_one_period(backend: Backend) {
     let store = db.store().await;
 
     // Phase 1: Live Events only, 20 % of them lost, over a simulated morning and afternoon.
-    let service = Service::start(config(&db.url, &sim_base, false)).await;
+    let service = Service::start(config(&db.url, (&sim, &sim_base), false)).await;
     sim.subscribe(&format!("{}/hooks/canvas", service.base), true);
     let mut faults = sim.faults();
     faults.live_events.drop_probability = 0.2;
@@ -418,7 +419,7 @@ async fn lost_events_are_repaired_within_one_period(backend: Backend) {
     // Phase 2: the same service with the reconciler on; the simulated clock stays put.
     service.stop().await;
     let started = Instant::now();
-    let service = Service::start(config(&db.url, &sim_base, true)).await;
+    let service = Service::start(config(&db.url, (&sim, &sim_base), true)).await;
     tokio::time::sleep(Duration::from_secs(PERIOD_SECONDS)).await;
     let truth = sim.ground_truth();
     let mut remaining = vec!["the inbox never emptied: not compared".to_owned()];
@@ -726,7 +727,7 @@ async fn reconcile_one_course_from_the_command_line() {
 async fn the_reconcile_period_passes_on_the_service_clock() {
     let (sim, sim_base) = start_sim(12).await;
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let mut config = config(&db.url, &sim_base, true);
+    let mut config = config(&db.url, (&sim, &sim_base), true);
     config.reconcile.period_seconds = 4 * 3600;
     config.reconcile.check_seconds = 60;
     let service = Service::start_on(config, Arc::new(sim.clock())).await;
@@ -760,7 +761,7 @@ async fn the_reconcile_period_passes_on_the_service_clock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_makes_the_instance_not_ready() {
-    let (_sim, sim_base) = start_sim(11).await;
+    let (sim, sim_base) = start_sim(11).await;
     let http = reqwest::Client::new();
     let minted: Value = http
         .post(format!("{sim_base}/_sim/canvas/tokens"))
@@ -772,7 +773,7 @@ async fn a_revoked_token_makes_the_instance_not_ready() {
         .unwrap();
     let access = minted["access_token"].as_str().unwrap().to_owned();
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let mut config = config(&db.url, &sim_base, true);
+    let mut config = config(&db.url, (&sim, &sim_base), true);
     config.canvas.api.token = coursewire::config::Secret::new(access.clone());
     let service = Service::start(config).await;
     let readyz = |base: String| {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Backend, TestDb};
+use common::TestDb;
 use coursewire::store::{
     CursorAdvance, DeliveryOp, DeliveryOpResult, Handoff, InboxStatus, InsertOutcome, Lane,
     NewInboxEntry, NewSubscription, OnExhausted, RejectedRequest, Store,
@@ -22,21 +22,6 @@ fn entry(key: &str) -> NewInboxEntry {
         status: InboxStatus::Pending,
         status_reason: None,
     }
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() {
-                if let Some(db) = super::TestDb::new(super::Backend::Sqlite).await { super::$name(db).await }
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() {
-                if let Some(db) = super::TestDb::new(super::Backend::Postgres).await { super::$name(db).await }
-            })*
-        }
-    };
 }
 
 both_backends!(
@@ -276,6 +261,7 @@ async fn subscription(store: &Store) -> i64 {
             on_exhausted: OnExhausted::Block,
             from_now: false,
             created_at_ms: 0,
+            created_by: "test".into(),
         })
         .await
         .unwrap()

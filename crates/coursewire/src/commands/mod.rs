@@ -10,6 +10,7 @@ pub mod reconcile;
 pub mod replay;
 pub mod serve;
 pub mod subscriptions;
+pub mod tokens;
 
 /// Prints a line to standard output. When the reader went away (`coursewire verify | head`)
 /// the output is cut short and the process stops with the status a shell gives a SIGPIPE

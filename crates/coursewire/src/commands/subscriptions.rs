@@ -41,12 +41,13 @@ pub async fn run(config: &Config, action: SubscriptionsAction) -> anyhow::Result
                 retry_schedule_ms,
                 on_exhausted: Some(on_exhausted),
                 start: Some(start),
+                created_by: "cli".into(),
             };
             let now = chrono::Utc::now().timestamp_millis();
             let added = admin::add(
                 store.as_ref(),
                 request,
-                &config.delivery.retry_schedule_ms,
+                &admin::Limits::from_config(config, false)?,
                 now,
             )
             .await?;

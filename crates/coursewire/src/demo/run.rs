@@ -180,6 +180,8 @@ impl Stage {
         config.database.url = DatabaseUrl::new(format!("sqlite://{}", db.display()));
         config.canvas.jwks_url = format!("{sim_base}/jwks");
         config.canvas.account_uuids = vec![sim.ground_truth().root_account_uuid];
+        // The demo's subscribers listen on loopback.
+        config.delivery.allowed_networks = vec!["127.0.0.0/8".into()];
         config.server.shutdown_grace_seconds = 2;
         let api_token = format!("demo-{}", uuid::Uuid::new_v4().simple());
         config.api.token = Secret::new(api_token.clone());
@@ -214,11 +216,12 @@ impl Stage {
                 retry_schedule_ms: Some(RETRY_SCHEDULE_MS.to_vec()),
                 on_exhausted: Some("block".into()),
                 start: None,
+                created_by: "demo".into(),
             };
             admin::add(
                 store.as_ref(),
                 request,
-                &config.delivery.retry_schedule_ms,
+                &admin::Limits::from_config(&config, false)?,
                 Clock::now_ms(&sim.clock()),
             )
             .await?;

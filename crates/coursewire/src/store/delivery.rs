@@ -61,6 +61,8 @@ pub struct Subscription {
     pub disabled_at_ms: Option<i64>,
     pub disabled_reason: Option<String>,
     pub created_at_ms: i64,
+    /// Who created it: a token's name, `api.token`, or `cli`.
+    pub created_by: Option<String>,
     /// The outbox position every change event up to which was delivered, filtered out,
     /// dead-lettered or handed to a lane (for push), or read (for pull).
     pub cursor: i64,
@@ -85,6 +87,7 @@ pub struct NewSubscription {
     /// Start the cursor at the outbox's newest event instead of its start.
     pub from_now: bool,
     pub created_at_ms: i64,
+    pub created_by: String,
 }
 
 /// A lane ready for its next attempt.
@@ -321,6 +324,7 @@ struct SubscriptionRecord {
     disabled_at: Option<i64>,
     disabled_reason: Option<String>,
     created_at: i64,
+    created_by: Option<String>,
     scan_position: i64,
 }
 
@@ -343,6 +347,7 @@ impl TryFrom<SubscriptionRecord> for Subscription {
             disabled_at_ms: r.disabled_at,
             disabled_reason: r.disabled_reason,
             created_at_ms: r.created_at,
+            created_by: r.created_by,
             cursor: r.scan_position,
         })
     }
@@ -387,7 +392,7 @@ impl Store {
     ) -> StoreResult<Option<Subscription>> {
         let row: Option<SubscriptionRecord> = sql(
             "INSERT INTO subscriptions (name, url, secret, types, retry_schedule_ms, on_exhausted, \
-             created_at, scan_position) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             created_at, created_by, scan_position) VALUES ($1, $2, $3, $4, $5, $6, $7, $9, \
              CASE WHEN $8 THEN (SELECT COALESCE(MAX(position), 0) FROM change_events) ELSE 0 END) \
              ON CONFLICT (name) DO NOTHING RETURNING *",
         )
@@ -399,6 +404,7 @@ impl Store {
         .bind(new.on_exhausted.as_str())
         .bind(new.created_at_ms)
         .bind(new.from_now)
+        .bind(&new.created_by)
         .fetch_optional(&self.pool)
         .await?;
         row.map(Subscription::try_from).transpose()

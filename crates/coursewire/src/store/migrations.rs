@@ -46,6 +46,11 @@ const SQLITE: &[Embedded] = &[
         "text entity ids",
         include_str!("../../migrations/sqlite/0007_text_entity_ids.sql"),
     ),
+    (
+        8,
+        "api tokens",
+        include_str!("../../migrations/sqlite/0008_api_tokens.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -83,6 +88,11 @@ const POSTGRES: &[Embedded] = &[
         7,
         "text entity ids",
         include_str!("../../migrations/postgres/0007_text_entity_ids.sql"),
+    ),
+    (
+        8,
+        "api tokens",
+        include_str!("../../migrations/postgres/0008_api_tokens.sql"),
     ),
 ];
 

@@ -14,6 +14,7 @@ mod migrations;
 mod processing;
 mod query;
 mod reconcile;
+mod tokens;
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use processing::{
     ReplayCandidate,
 };
 use query::{placeholders, sql, sql_built};
+pub use tokens::{ApiToken, NewApiToken};
 
 /// What can go wrong talking to the store, by what a caller does about it: retry later
 /// (`Unavailable`), tell the client it collides with what is stored (`Conflict`), fix the

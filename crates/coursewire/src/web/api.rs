@@ -1,6 +1,7 @@
 //! `/api/v1/events`: the pull side of the change-event bus for readers without a subscription
 //! (`GET /api/v1/events?after=POSITION&limit=N&wait=SECONDS`): events with an outbox position
 //! above `after`, in position order, and the cursor to pass next time (see [`crate::bus::pull`]).
+//! Admin and operator tokens only: a consumer reads through its subscription.
 
 use std::time::Duration;
 
@@ -51,10 +52,14 @@ impl EventsQuery {
 
 #[tracing::instrument(name = "api.events", skip_all)]
 pub async fn events(
-    _caller: ApiCaller,
+    caller: ApiCaller,
     State(state): State<AppState>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<Page>, ApiError> {
+    caller.allow(
+        caller.grant.may_read_every_event(),
+        "read every event (pull through its subscription instead)",
+    )?;
     let query = EventsQuery::read(query)?;
     Ok(Json(
         pull::page(&state.store, query.page(&state, &[])).await?,

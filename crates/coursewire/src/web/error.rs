@@ -1,6 +1,6 @@
 //! The one error type of the HTTP edge. Every handler answers failures with an [`ApiError`],
 //! and this is the only place that maps a failure to a status code and a body: validation 422,
-//! a malformed request 400, a missing or wrong token 401, not found 404, a unique violation
+//! a malformed request 400, a missing or wrong token 401, a token whose role may not 403, not found 404, a unique violation
 //! 409, the database unreachable 503, anything else 500 with an opaque body (the detail goes
 //! to the log, never to the client).
 
@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::bus::delivery::admin::AdminError;
 use crate::store::StoreError;
+use crate::tokens::TokenError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -20,6 +21,9 @@ pub enum ApiError {
     /// No token, or not the right one.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// The token is valid but its role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     /// It collides with what is stored (a name taken).
@@ -41,6 +45,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -74,6 +79,17 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %other, "store error");
                 Self::Internal
             }
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(err: TokenError) -> Self {
+        match err {
+            TokenError::Invalid(_) => Self::Invalid(err.to_string()),
+            TokenError::Exists(_) => Self::Conflict(err.to_string()),
+            TokenError::NotFound(_) => Self::NotFound(err.to_string()),
+            TokenError::Store(store) => store.into(),
         }
     }
 }

@@ -7,13 +7,14 @@ mod error;
 mod health;
 mod hooks;
 mod subscriptions;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::clock::Clock;
 use crate::config::Secret;
@@ -34,12 +35,13 @@ pub struct AppState {
     pub tasks: Arc<TaskHealth>,
     pub canvas: Arc<CanvasIngest>,
     pub max_body_bytes: usize,
-    /// Bearer token for `/api/v1/*`; empty disables the API.
+    /// The bootstrap admin token for `/api/v1/*` (`api.token`); empty: only tokens made with
+    /// `coursewire tokens add` are taken.
     pub api_token: Secret,
     /// Longest long poll on `/api/v1/events`.
     pub api_max_wait: Duration,
-    /// Retry schedule of subscriptions created without one (`delivery.retry_schedule_ms`).
-    pub default_retry_schedule_ms: Vec<u64>,
+    /// What subscriptions made through the API are held to (schedules, targets, per-token cap).
+    pub subscription_limits: Arc<crate::bus::delivery::admin::Limits>,
     /// The Canvas API client of this process (the reconciler's), for token health.
     pub canvas_api: Option<canvas::client::CanvasClient>,
 }
@@ -70,5 +72,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/subscriptions/{name}/{action}",
             post(subscriptions::act),
         )
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::add))
+        .route("/api/v1/tokens/{name}", delete(tokens::revoke))
         .with_state(state)
 }

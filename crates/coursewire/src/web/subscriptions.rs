@@ -1,5 +1,7 @@
-//! `/api/v1/subscriptions`: manage push subscriptions over HTTP, behind the same bearer token
-//! as the rest of `/api/v1` (see [`super::auth`]).
+//! `/api/v1/subscriptions`: manage push subscriptions over HTTP, behind the same bearer tokens
+//! as the rest of `/api/v1` (see [`super::auth`]). Admin and operator tokens may do
+//! everything here; a consumer token sees only the subscriptions it was given, and may read
+//! their status and events but change nothing (403).
 //!
 //! * `GET /api/v1/subscriptions` — every subscription (secrets never shown).
 //! * `POST /api/v1/subscriptions` — `{name, url, secret?, types?, retry_schedule_ms?,
@@ -34,23 +36,41 @@ fn not_found(name: &str) -> ApiError {
 }
 
 pub async fn list(
-    _caller: ApiCaller,
+    caller: ApiCaller,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let all: Vec<Subscription> = state.store.subscriptions().await?;
+    let mut all: Vec<Subscription> = state.store.subscriptions().await?;
+    all.retain(|s| caller.grant.may_read_subscription(&s.name));
     Ok(Json(json!({ "subscriptions": all })))
 }
 
+fn may_change(caller: &ApiCaller) -> Result<(), ApiError> {
+    caller.allow(
+        caller.grant.may_manage_subscriptions(),
+        "create, change or remove subscriptions",
+    )
+}
+
+fn may_read(caller: &ApiCaller, name: &str) -> Result<(), ApiError> {
+    caller.allow(
+        caller.grant.may_read_subscription(name),
+        "read a subscription it was not given",
+    )
+}
+
 pub async fn add(
-    _caller: ApiCaller,
+    caller: ApiCaller,
     State(state): State<AppState>,
     body: Result<Json<AddRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Added>), ApiError> {
-    let Json(request) = body.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    may_change(&caller)?;
+    let Json(mut request) =
+        body.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    request.created_by = caller.grant.name.clone();
     let added = admin::add(
         state.store.as_ref(),
         request,
-        &state.default_retry_schedule_ms,
+        &state.subscription_limits,
         state.clock.now_ms(),
     )
     .await?;
@@ -58,19 +78,21 @@ pub async fn add(
 }
 
 pub async fn show(
-    _caller: ApiCaller,
+    caller: ApiCaller,
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    may_read(&caller, &name)?;
     let status = admin::status(state.store.as_ref(), &name, state.clock.now_ms()).await?;
     Ok(Json(status))
 }
 
 pub async fn remove(
-    _caller: ApiCaller,
+    caller: ApiCaller,
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    may_change(&caller)?;
     if state.store.remove_subscription(&name).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
@@ -79,10 +101,11 @@ pub async fn remove(
 }
 
 pub async fn act(
-    _caller: ApiCaller,
+    caller: ApiCaller,
     State(state): State<AppState>,
     Path((name, action)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    may_change(&caller)?;
     let body = match action.as_str() {
         "pause" | "resume" => {
             let paused = action == "pause";
@@ -107,11 +130,12 @@ pub async fn act(
 }
 
 pub async fn events(
-    _caller: ApiCaller,
+    caller: ApiCaller,
     State(state): State<AppState>,
     Path(name): Path<String>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<Page>, ApiError> {
+    may_read(&caller, &name)?;
     let query = EventsQuery::read(query)?;
     let subscription = state
         .store

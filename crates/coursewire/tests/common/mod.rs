@@ -20,6 +20,40 @@ use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+/// One test per backend, each in a `sqlite` and a `postgres` module. `both_backends!(a, b)`
+/// calls `a(db: TestDb)` with a fresh database (none configured outside CI: skipped; under
+/// `CI=true`, a failure); `both_backends!(by_backend: a, b)` calls `a(backend: Backend)` for
+/// tests that make their own databases.
+#[macro_export]
+macro_rules! both_backends {
+    (by_backend: $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
+                super::$name($crate::common::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
+                super::$name($crate::common::Backend::Postgres).await
+            })*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
+                let db = $crate::common::TestDb::new($crate::common::Backend::Sqlite).await;
+                if let Some(db) = db { super::$name(db).await }
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
+                let db = $crate::common::TestDb::new($crate::common::Backend::Postgres).await;
+                if let Some(db) = db { super::$name(db).await }
+            })*
+        }
+    };
+}
+
 /// An RSA signing key as Canvas would hold it, with its public JWK.
 pub struct SigningKey {
     pub kid: String,
@@ -186,8 +220,14 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// `allow_unsigned`: see [`unsigned_from_anyone`].
     pub async fn spawn(db: TestDb, jwks_url: &str, allow_unsigned: bool) -> TestApp {
-        Self::spawn_with(db, jwks_url, |c| c.canvas.allow_unsigned = allow_unsigned).await
+        Self::spawn_with(db, jwks_url, |c| {
+            if allow_unsigned {
+                unsigned_from_anyone(c)
+            }
+        })
+        .await
     }
 
     pub async fn spawn_with(
@@ -210,6 +250,8 @@ impl TestApp {
         config.canvas.jwks_url = jwks_url.to_string();
         config.canvas.jwks_min_refresh_seconds = 60;
         config.canvas.account_uuids = test_accounts();
+        config.delivery.allowed_networks = vec!["127.0.0.0/8".into()];
+        config.delivery.min_retry_delay_ms = 1;
         config.server.shutdown_grace_seconds = 5;
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -315,6 +357,25 @@ pub fn test_accounts() -> Vec<String> {
     accounts
 }
 
+/// The settings that let subscriptions target the tests' receivers on loopback, with the
+/// short retry delays the tests use.
+pub const LOOPBACK_SUBSCRIBERS: [(&str, &str); 2] = [
+    ("COURSEWIRE_DELIVERY_ALLOWED_NETWORKS", "127.0.0.0/8"),
+    ("COURSEWIRE_DELIVERY_MIN_RETRY_DELAY_MS", "1"),
+];
+
+/// Takes unsigned events from any root account: for tests whose synthetic events name none.
+pub fn unsigned_from_anyone(config: &mut Config) {
+    config.canvas.allow_unsigned = true;
+    config.canvas.account_uuids.clear();
+}
+
+/// The `serve` environment of [`unsigned_from_anyone`].
+pub const UNSIGNED_FROM_ANYONE: [(&str, &str); 2] = [
+    ("COURSEWIRE_CANVAS_ALLOW_UNSIGNED", "true"),
+    ("COURSEWIRE_CANVAS_ACCOUNT_UUIDS", ""),
+];
+
 /// A Canvas-format enrollment event with distinct content per `n`.
 pub fn enrollment_event(n: u64) -> Value {
     json!({
@@ -364,15 +425,31 @@ impl ServeProcess {
     /// Starts `serve` on `db_url` and `port` with extra `COURSEWIRE_*` settings, and waits
     /// until `/readyz` answers.
     pub async fn start(db_url: &str, port: u16, env: &[(&str, &str)]) -> ServeProcess {
+        Self::start_logging(db_url, port, env, None).await
+    }
+
+    /// [`ServeProcess::start`] with the process's log written to `log` instead of the test's
+    /// standard error.
+    pub async fn start_logging(
+        db_url: &str,
+        port: u16,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> ServeProcess {
+        let stderr = match log {
+            Some(path) => std::process::Stdio::from(std::fs::File::create(path).unwrap()),
+            None => std::process::Stdio::inherit(),
+        };
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_coursewire"))
             .arg("serve")
             .env("COURSEWIRE_DATABASE_URL", db_url)
             .env("COURSEWIRE_LISTEN", format!("127.0.0.1:{port}"))
             .env("COURSEWIRE_LOG", "warn")
             .env("COURSEWIRE_CANVAS_ACCOUNT_UUIDS", test_accounts().join(","))
+            .envs(LOOPBACK_SUBSCRIBERS)
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn coursewire serve");
         let serve = ServeProcess {

@@ -4,8 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use super::schedule;
 use super::signature::{generate_secret, secret_key};
+use super::target::TargetPolicy;
+use crate::config::Config;
 use crate::store::{NewSubscription, OnExhausted, Store, StoreError, Subscription};
 
 /// A subscription to add, as the CLI and the API take it.
@@ -31,6 +35,10 @@ pub struct AddRequest {
     /// come after the subscription is added).
     #[serde(default)]
     pub start: Option<String>,
+    /// Who asks: the API token's name, `api.token` or `cli` (set by the caller, never read
+    /// from the request body).
+    #[serde(skip)]
+    pub created_by: String,
 }
 
 /// A created subscription with its secret (shown this once).
@@ -61,10 +69,37 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Checks a request and turns it into the row to store.
+/// What a new subscription is held to (from `[delivery]` and `[api]`).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The retry schedule of a subscription that names none.
+    pub default_schedule_ms: Vec<u64>,
+    /// No delay of a schedule may be shorter (no retry storms).
+    pub min_retry_delay_ms: u64,
+    /// Which addresses a target may resolve to.
+    pub targets: Arc<TargetPolicy>,
+    /// How many subscriptions one creator may make; `None`: no cap (the shell).
+    pub per_creator: Option<u64>,
+}
+
+impl Limits {
+    /// The limits of `config`; `capped`: for API callers (`api.max_subscriptions_per_token`).
+    pub fn from_config(config: &Config, capped: bool) -> anyhow::Result<Self> {
+        let d = &config.delivery;
+        Ok(Self {
+            default_schedule_ms: d.retry_schedule_ms.clone(),
+            min_retry_delay_ms: d.min_retry_delay_ms,
+            targets: Arc::new(TargetPolicy::new(&d.allowed_networks).map_err(anyhow::Error::msg)?),
+            per_creator: capped.then_some(config.api.max_subscriptions_per_token),
+        })
+    }
+}
+
+/// Checks a request and turns it into the row to store (the target's addresses are judged
+/// by [`add`], which may resolve its name).
 pub fn prepare(
     request: AddRequest,
-    default_schedule_ms: &[u64],
+    limits: &Limits,
     now_ms: i64,
 ) -> Result<(NewSubscription, String), AdminError> {
     if !valid_name(&request.name) {
@@ -108,11 +143,17 @@ pub fn prepare(
     };
     let retry_schedule_ms = request
         .retry_schedule_ms
-        .unwrap_or_else(|| default_schedule_ms.to_vec());
-    if retry_schedule_ms.len() > 100 || retry_schedule_ms.iter().any(|d| *d > 7 * 86_400_000) {
-        return Err(AdminError::Invalid(
-            "retry schedule: at most 100 delays of at most 7 days".into(),
-        ));
+        .unwrap_or_else(|| limits.default_schedule_ms.clone());
+    let shortest = limits.min_retry_delay_ms;
+    if retry_schedule_ms.len() > 100
+        || retry_schedule_ms
+            .iter()
+            .any(|d| *d > 7 * 86_400_000 || *d < shortest)
+    {
+        return Err(AdminError::Invalid(format!(
+            "retry schedule: at most 100 delays, each from {shortest} ms \
+             (delivery.min_retry_delay_ms) to 7 days"
+        )));
     }
     Ok((
         NewSubscription {
@@ -124,6 +165,7 @@ pub fn prepare(
             on_exhausted,
             from_now,
             created_at_ms: now_ms,
+            created_by: request.created_by,
         },
         secret,
     ))
@@ -176,10 +218,29 @@ pub async fn status(
 pub async fn add(
     store: &Store,
     request: AddRequest,
-    default_schedule_ms: &[u64],
+    limits: &Limits,
     now_ms: i64,
 ) -> Result<Added, AdminError> {
-    let (new, secret) = prepare(request, default_schedule_ms, now_ms)?;
+    let (new, secret) = prepare(request, limits, now_ms)?;
+    if !new.url.is_empty() {
+        let url = reqwest::Url::parse(&new.url)
+            .map_err(|e| AdminError::Invalid(format!("url is not a URL: {e}")))?;
+        limits
+            .targets
+            .check_url(&url)
+            .await
+            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    }
+    if let Some(cap) = limits.per_creator {
+        let made = store.subscriptions_created_by(&new.created_by).await?;
+        if made >= cap as i64 {
+            return Err(AdminError::Invalid(format!(
+                "{:?} has made {made} subscriptions, the most one token may \
+                 (api.max_subscriptions_per_token)",
+                new.created_by
+            )));
+        }
+    }
     match store.create_subscription(&new).await? {
         Some(subscription) => Ok(Added {
             subscription,
@@ -202,6 +263,15 @@ pub fn parse_schedule_arg(text: &str) -> Result<Vec<u64>, AdminError> {
 mod tests {
     use super::*;
 
+    fn limits(default_schedule_ms: &[u64]) -> Limits {
+        Limits {
+            default_schedule_ms: default_schedule_ms.to_vec(),
+            min_retry_delay_ms: 1,
+            targets: Arc::new(TargetPolicy::default()),
+            per_creator: None,
+        }
+    }
+
     fn request() -> AddRequest {
         AddRequest {
             name: "lms-sync".into(),
@@ -212,7 +282,7 @@ mod tests {
 
     #[test]
     fn defaults_are_filled_in() {
-        let (new, secret) = prepare(request(), &[5, 6], 42).unwrap();
+        let (new, secret) = prepare(request(), &limits(&[5, 6]), 42).unwrap();
         assert!(secret.starts_with("whsec_"));
         assert_eq!(new.secret, secret);
         assert_eq!(new.retry_schedule_ms, vec![5, 6]);
@@ -227,7 +297,7 @@ mod tests {
                 url: String::new(),
                 ..request()
             },
-            &[],
+            &limits(&[]),
             0,
         )
         .unwrap();
@@ -257,8 +327,19 @@ mod tests {
                 start: Some("yesterday".into()),
                 ..request()
             },
+            AddRequest {
+                retry_schedule_ms: Some(vec![5_000, 0, 5_000]),
+                ..request()
+            },
         ] {
-            assert!(matches!(prepare(bad, &[], 0), Err(AdminError::Invalid(_))));
+            let strict = Limits {
+                min_retry_delay_ms: 1_000,
+                ..limits(&[])
+            };
+            assert!(matches!(
+                prepare(bad, &strict, 0),
+                Err(AdminError::Invalid(_))
+            ));
         }
     }
 }

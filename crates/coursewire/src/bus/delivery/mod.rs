@@ -34,6 +34,7 @@ mod pump;
 pub mod schedule;
 pub mod send;
 pub mod signature;
+pub mod target;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
@@ -53,6 +54,7 @@ use crate::store::{
 };
 use crate::wake::{Waiter, wait_or_sleep};
 use send::Answer;
+use target::{GuardedResolver, TargetPolicy};
 
 /// Lanes asked for per look; more are found on the next look.
 const DUE_PAGE: i64 = 1024;
@@ -74,16 +76,21 @@ pub struct Settings {
     pub timeout: Duration,
     pub idle_poll: Duration,
     pub disable_after: Duration,
+    /// Which addresses may be connected to.
+    pub targets: Arc<TargetPolicy>,
 }
 
-impl From<&DeliveryConfig> for Settings {
-    fn from(c: &DeliveryConfig) -> Self {
-        Self {
+impl TryFrom<&DeliveryConfig> for Settings {
+    type Error = anyhow::Error;
+
+    fn try_from(c: &DeliveryConfig) -> anyhow::Result<Self> {
+        Ok(Self {
             concurrency: c.concurrency.max(1),
             timeout: Duration::from_secs(c.timeout_seconds.max(1)),
             idle_poll: Duration::from_millis(c.idle_poll_ms.max(1)),
             disable_after: Duration::from_secs(c.disable_after_seconds),
-        }
+            targets: Arc::new(TargetPolicy::new(&c.allowed_networks).map_err(anyhow::Error::msg)?),
+        })
     }
 }
 
@@ -192,8 +199,13 @@ impl Delivery {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .user_agent(concat!("coursewire/", env!("CARGO_PKG_VERSION")))
-            // Standard Webhooks: a redirect is a failure, never followed.
+            // Standard Webhooks: a redirect is a failure, never followed (it would also lead
+            // past the target policy).
             .redirect(reqwest::redirect::Policy::none())
+            // Every name is judged by what it resolves to, at each connection.
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: settings.targets.clone(),
+            }))
             .build()?;
         let owner = format!(
             "pid{}-{}",
@@ -733,6 +745,17 @@ impl Delivery {
                 };
             }
         };
+        // An IP literal never reaches the resolver: judge it here.
+        if let Ok(url) = reqwest::Url::parse(&subscription.url)
+            && let Err(refused) = self.settings.targets.check_literal(&url)
+        {
+            return Answer::Failed {
+                status: None,
+                error: send::refused_class(&refused),
+                retry_after: None,
+                gone: false,
+            };
+        }
         let body = event.to_string();
         // Real time, whatever the service's clock: receivers check it against their own
         // clocks to refuse replays (Standard Webhooks allows five minutes).

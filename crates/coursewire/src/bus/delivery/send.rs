@@ -1,6 +1,8 @@
 //! One HTTP attempt: the signed request and how its answer is classified. Only 2xx is
 //! success; redirects are not followed (they count as failures); 410 Gone asks us to stop
-//! sending; 429 and 503 (and any answer) may carry `Retry-After`.
+//! sending; 429 and 503 (and any answer) may carry `Retry-After`. A failure without an answer
+//! is recorded by its class (timed out, connection refused, could not connect, refused by the
+//! target policy), never with the address or the error text.
 
 use std::time::Duration;
 
@@ -8,6 +10,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 
 use super::schedule::parse_retry_after;
 use super::signature::sign;
+use super::target::Refused;
 
 /// The Content-Type of a structured-mode CloudEvent.
 pub const CONTENT_TYPE_CLOUDEVENTS: &str = "application/cloudevents+json";
@@ -78,17 +81,52 @@ pub async fn send(
                 .map(str::to_owned);
             classify(response.status().as_u16(), retry_after.as_deref())
         }
-        Err(err) => Answer::Failed {
-            status: None,
-            error: if err.is_timeout() {
-                format!("timed out after {timeout:?}")
-            } else {
-                format!("request failed: {err}")
-            },
-            retry_after: None,
-            gone: false,
-        },
+        Err(err) => {
+            tracing::debug!(url, error = %err, "delivery attempt failed");
+            Answer::Failed {
+                status: None,
+                error: failure_class(&err, timeout),
+                retry_after: None,
+                gone: false,
+            }
+        }
     }
+}
+
+/// What an attempt that got no answer is recorded (and shown to API callers) as: the class
+/// of failure only. The error itself names the address and what answered there, which would
+/// let a subscriber map the network coursewire runs in; it goes to the debug log.
+fn failure_class(err: &reqwest::Error, timeout: Duration) -> String {
+    if err.is_timeout() {
+        return format!("timed out after {timeout:?}");
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<Refused>() {
+            return refused_class(refused);
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return "connection refused".into(),
+                std::io::ErrorKind::TimedOut => return format!("timed out after {timeout:?}"),
+                _ => {}
+            }
+        }
+        source = cause.source();
+    }
+    if err.is_connect() {
+        "could not connect".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+/// The recorded failure of a target the policy refuses.
+pub fn refused_class(refused: &Refused) -> String {
+    format!(
+        "refused by coursewire: a {} address (see delivery.allowed_networks)",
+        refused.class.as_str()
+    )
 }
 
 #[cfg(test)]
