@@ -247,14 +247,11 @@ async fn run_at(args: &Args, rate: f64) -> anyhow::Result<RunReport> {
         // Subscriptions first, so that every change event is for every subscriber.
         let store = coursewire::store::open(&db.url).await?;
         store.migrate().await?;
+        let mut config = coursewire::config::Config::load_from(None, &[])?;
+        config.delivery.allowed_networks = vec![LOOPBACK.into()];
         let limits = coursewire::bus::delivery::admin::Limits {
             default_schedule_ms: vec![1000],
-            min_retry_delay_ms: 1000,
-            targets: std::sync::Arc::new(
-                coursewire::bus::delivery::target::TargetPolicy::new(&[LOOPBACK.into()])
-                    .map_err(anyhow::Error::msg)?,
-            ),
-            per_creator: None,
+            ..coursewire::bus::delivery::admin::Limits::from_config(&config, false)?
         };
         for i in 0..args.subscribers {
             let request = coursewire::bus::delivery::admin::AddRequest {

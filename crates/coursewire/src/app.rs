@@ -51,6 +51,21 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot open the store at {}", config.database.url))?;
     store.migrate().await.context("migrations failed")?;
+    let secrets = crate::secrets::SecretsKey::new(config.secrets.key.expose())?;
+    if secrets.is_set() {
+        let sealed = delivery::admin::seal_stored_secrets(&store, &secrets).await?;
+        if sealed > 0 {
+            tracing::info!(
+                sealed,
+                "subscription secrets stored in the clear are now sealed"
+            );
+        }
+    } else {
+        tracing::warn!(
+            "secrets.key is not set: subscription signing secrets are stored in the clear \
+             (set COURSEWIRE_SECRETS_KEY to base64 of 32 random bytes)"
+        );
+    }
     let metrics = Arc::new(Metrics::new());
     let stopping = CancellationToken::new();
     let mut tasks = Tasks::new(stopping.clone());
@@ -102,7 +117,7 @@ pub async fn serve(
             store.clone(),
             clock.clone(),
             metrics.clone(),
-            delivery::Settings::try_from(&config.delivery)?,
+            delivery::Settings::try_from(&config)?,
         )?;
         if let Some(appended) = appended {
             delivery = delivery.wake_on(appended);

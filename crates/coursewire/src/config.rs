@@ -9,6 +9,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::secrets::RedactedUrl;
+
 /// The default configuration file, documented key by key; `coursewire config print-default`.
 pub const DEFAULT_FILE: &str = include_str!("../../../deploy/coursewire.toml");
 
@@ -26,10 +28,19 @@ pub struct Config {
     pub log: LogConfig,
     pub reconcile: ReconcileConfig,
     pub university: UniversityConfig,
+    pub secrets: SecretsConfig,
     /// What the loaded file or environment said in a deprecated way, to be logged once
     /// tracing is up.
     #[serde(skip)]
     pub deprecations: Vec<String>,
+}
+
+/// `[secrets]`: sealing subscription signing secrets at rest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// Base64 of 32 random bytes; empty: secrets are stored as they are (with a warning).
+    pub key: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,7 +56,7 @@ pub struct DatabaseConfig {
     pub url: DatabaseUrl,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CanvasConfig {
     pub jwks_url: String,
@@ -79,7 +90,7 @@ impl CanvasConfig {
 
 /// `[canvas.api]`: the Canvas REST/GraphQL API. One client and one quota governor per process
 /// (per credential), shared by everything that calls Canvas.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CanvasApiConfig {
     /// The Canvas base URL (`https://canvas.example.edu`).
@@ -143,12 +154,52 @@ pub struct DeliveryConfig {
     pub allowed_networks: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsConfig {
     pub url: String,
     pub stream: String,
     pub subject_prefix: String,
+}
+
+// The URL fields of these are shown redacted (credentials may sit in them); the rest as
+// derived `Debug` would.
+impl fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsConfig")
+            .field("url", &RedactedUrl(&self.url))
+            .field("stream", &self.stream)
+            .field("subject_prefix", &self.subject_prefix)
+            .finish()
+    }
+}
+
+impl fmt::Debug for CanvasConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CanvasConfig")
+            .field("jwks_url", &RedactedUrl(&self.jwks_url))
+            .field("jwks_min_refresh_seconds", &self.jwks_min_refresh_seconds)
+            .field("allow_unsigned", &self.allow_unsigned)
+            .field("leeway_seconds", &self.leeway_seconds)
+            .field("max_token_age_seconds", &self.max_token_age_seconds)
+            .field("account_uuids", &self.account_uuids)
+            .field("api", &self.api)
+            .finish()
+    }
+}
+
+impl fmt::Debug for CanvasApiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CanvasApiConfig")
+            .field("url", &RedactedUrl(&self.url))
+            .field("account_id", &self.account_id)
+            .field("token", &self.token)
+            .field("oauth_client_id", &self.oauth_client_id)
+            .field("oauth_client_secret", &self.oauth_client_secret)
+            .field("oauth_refresh_token", &self.oauth_refresh_token)
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
 }
 
 /// `[reconcile]`: the background reconciler, `coursewire reconcile` and `coursewire verify`.
@@ -437,16 +488,7 @@ impl DatabaseUrl {
 
     /// The URL with any password replaced by `***`.
     pub fn redacted(&self) -> String {
-        let Some((scheme, rest)) = self.0.split_once("://") else {
-            return self.0.clone();
-        };
-        let Some((userinfo, host)) = rest.rsplit_once('@') else {
-            return self.0.clone();
-        };
-        match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-            None => self.0.clone(),
-        }
+        crate::secrets::redact_url(&self.0)
     }
 }
 
@@ -560,6 +602,7 @@ impl Config {
                         .with_context(|| format!("{key}={value:?} is not a number of seconds"))?
                 }
                 "COURSEWIRE_NATS_URL" => self.nats.url = value.clone(),
+                "COURSEWIRE_SECRETS_KEY" => self.secrets.key = Secret::new(value.clone()),
                 "COURSEWIRE_API_TOKEN" => self.api.token = Secret::new(value.clone()),
                 "COURSEWIRE_LOG" => self.log.filter = value.clone(),
                 "COURSEWIRE_RECONCILE_ENABLED" => self.reconcile.enabled = parse_bool(key, value)?,
@@ -666,6 +709,7 @@ impl Config {
         {
             bail!("nats.stream and nats.subject_prefix must be set when nats.url is");
         }
+        crate::secrets::SecretsKey::new(self.secrets.key.expose())?;
         self.reconcile.validate()?;
         self.university.validate()?;
         if self.reconcile.enabled {

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod processor;
 pub mod reconcile;
+pub mod secrets;
 pub mod store;
 pub mod tasks;
 pub mod tokens;

@@ -50,6 +50,8 @@ impl OnExhausted {
 pub struct Subscription {
     pub id: i64,
     pub name: String,
+    /// Shown (API, CLI) with its credentials masked; delivery uses it as stored.
+    #[serde(serialize_with = "crate::secrets::serialize_redacted")]
     pub url: String,
     #[serde(skip)]
     pub secret: String,
@@ -424,6 +426,22 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(Subscription::try_from).transpose()
+    }
+
+    /// Every subscription's id and stored signing secret (to seal those still in the clear).
+    pub async fn subscription_secrets(&self) -> StoreResult<Vec<(i64, String)>> {
+        sql("SELECT id, secret FROM subscriptions ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    pub async fn set_subscription_secret(&self, id: i64, secret: &str) -> StoreResult<()> {
+        sql("UPDATE subscriptions SET secret = $1 WHERE id = $2")
+            .bind(secret)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Pauses or resumes; false when there is no such subscription.

@@ -10,6 +10,7 @@ use super::schedule;
 use super::signature::{generate_secret, secret_key};
 use super::target::TargetPolicy;
 use crate::config::Config;
+use crate::secrets::SecretsKey;
 use crate::store::{NewSubscription, OnExhausted, Store, StoreError, Subscription};
 
 /// A subscription to add, as the CLI and the API take it.
@@ -80,6 +81,8 @@ pub struct Limits {
     pub targets: Arc<TargetPolicy>,
     /// How many subscriptions one creator may make; `None`: no cap (the shell).
     pub per_creator: Option<u64>,
+    /// Seals the signing secret before it is stored (`secrets.key`).
+    pub secrets: Arc<SecretsKey>,
 }
 
 impl Limits {
@@ -91,6 +94,7 @@ impl Limits {
             min_retry_delay_ms: d.min_retry_delay_ms,
             targets: Arc::new(TargetPolicy::new(&d.allowed_networks).map_err(anyhow::Error::msg)?),
             per_creator: capped.then_some(config.api.max_subscriptions_per_token),
+            secrets: Arc::new(SecretsKey::new(config.secrets.key.expose())?),
         })
     }
 }
@@ -159,7 +163,7 @@ pub fn prepare(
         NewSubscription {
             name: request.name,
             url,
-            secret: secret.clone(),
+            secret: limits.secrets.seal(&secret),
             types,
             retry_schedule_ms,
             on_exhausted,
@@ -250,6 +254,21 @@ pub async fn add(
     }
 }
 
+/// Seals every signing secret still stored in the clear (written before `secrets.key` was
+/// set); returns how many.
+pub async fn seal_stored_secrets(store: &Store, secrets: &SecretsKey) -> Result<usize, AdminError> {
+    let mut sealed = 0;
+    for (id, stored) in store.subscription_secrets().await? {
+        if !SecretsKey::is_sealed(&stored) {
+            store
+                .set_subscription_secret(id, &secrets.seal(&stored))
+                .await?;
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
+}
+
 /// Parses the CLI's `--retry-schedule 5s,5m,30m`.
 pub fn parse_schedule_arg(text: &str) -> Result<Vec<u64>, AdminError> {
     schedule::parse_schedule(text).ok_or_else(|| {
@@ -269,6 +288,7 @@ mod tests {
             min_retry_delay_ms: 1,
             targets: Arc::new(TargetPolicy::default()),
             per_creator: None,
+            secrets: Arc::new(SecretsKey::new("").unwrap()),
         }
     }
 

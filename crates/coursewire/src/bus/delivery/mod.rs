@@ -46,8 +46,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::config::DeliveryConfig;
+use crate::config::Config;
 use crate::metrics::{Metrics, SubscriptionLabel};
+use crate::secrets::SecretsKey;
 use crate::store::{
     AttemptEnd, AttemptStart, DeadLetter, DeliveryLane, DeliveryOp, DeliveryOpResult, LaneMove,
     OnExhausted, Store, StoreError, StoreResult, Subscription,
@@ -78,18 +79,22 @@ pub struct Settings {
     pub disable_after: Duration,
     /// Which addresses may be connected to.
     pub targets: Arc<TargetPolicy>,
+    /// Opens the subscriptions' sealed signing secrets.
+    pub secrets: Arc<SecretsKey>,
 }
 
-impl TryFrom<&DeliveryConfig> for Settings {
+impl TryFrom<&Config> for Settings {
     type Error = anyhow::Error;
 
-    fn try_from(c: &DeliveryConfig) -> anyhow::Result<Self> {
+    fn try_from(config: &Config) -> anyhow::Result<Self> {
+        let c = &config.delivery;
         Ok(Self {
             concurrency: c.concurrency.max(1),
             timeout: Duration::from_secs(c.timeout_seconds.max(1)),
             idle_poll: Duration::from_millis(c.idle_poll_ms.max(1)),
             disable_after: Duration::from_secs(c.disable_after_seconds),
             targets: Arc::new(TargetPolicy::new(&c.allowed_networks).map_err(anyhow::Error::msg)?),
+            secrets: Arc::new(SecretsKey::new(config.secrets.key.expose())?),
         })
     }
 }
@@ -734,7 +739,11 @@ impl Delivery {
         id: &str,
         event: &serde_json::Value,
     ) -> Answer {
-        let key = match signature::secret_key(&subscription.secret) {
+        let secret = self.settings.secrets.open(&subscription.secret);
+        let key = match secret
+            .map_err(|e| e.to_string())
+            .and_then(|secret| signature::secret_key(&secret).map_err(|e| e.to_string()))
+        {
             Ok(key) => key,
             Err(err) => {
                 return Answer::Failed {

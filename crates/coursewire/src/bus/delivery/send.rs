@@ -82,10 +82,13 @@ pub async fn send(
             classify(response.status().as_u16(), retry_after.as_deref())
         }
         Err(err) => {
-            tracing::debug!(url, error = %err, "delivery attempt failed");
+            let error = failure_class(&err, timeout);
+            // The error's own text names the URL, credentials and all: log it without.
+            let detail = err.without_url();
+            tracing::debug!(url = %crate::secrets::redact_url(url), error = %detail, "delivery attempt failed");
             Answer::Failed {
                 status: None,
-                error: failure_class(&err, timeout),
+                error,
                 retry_after: None,
                 gone: false,
             }
