@@ -94,6 +94,11 @@ impl Grant {
         self.role != Role::Consumer || self.subscriptions.iter().any(|s| s == name)
     }
 
+    /// Read the instance's status and integration health.
+    pub fn may_see_operations(&self) -> bool {
+        self.role != Role::Consumer
+    }
+
     /// Create, list and revoke tokens.
     pub fn may_manage_tokens(&self) -> bool {
         self.role == Role::Admin

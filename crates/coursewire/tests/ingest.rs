@@ -391,7 +391,7 @@ async fn health_readiness_and_metrics() {
     assert_eq!(app.get_text("/healthz").await.0, 200);
     let (status, ready) = app.get_text("/readyz").await;
     assert_eq!(status, 200, "{ready}");
-    assert!(ready.contains("sqlite"));
+    assert!(ready.contains("writable"), "{ready}");
     app.post_signed(&enrollment_event(1), &k[0]).await;
     app.post_signed(&enrollment_event(1), &k[0]).await;
     let (_, metrics) = app.get_text("/metrics").await;
@@ -404,6 +404,40 @@ async fn health_readiness_and_metrics() {
     ] {
         assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
     }
+    app.stop().await.unwrap();
+}
+
+/// `/readyz` means "can take events": while another process holds the SQLite write lock it
+/// answers 503 (without the database's error text), and 200 again once the lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_while_the_inbox_cannot_be_written() {
+    use sqlx::Connection;
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn(db, "http://127.0.0.1:9/jwks", true).await;
+    assert_eq!(app.get_text("/readyz").await.0, 200);
+    let mut other = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let (status, body) = app.get_text("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["inbox"], "cannot write", "{body}");
+    assert!(
+        !body.to_string().to_lowercase().contains("locked"),
+        "no raw error text: {body}"
+    );
+    sqlx::raw_sql("ROLLBACK").execute(&mut other).await.unwrap();
+    let mut status = 0;
+    for _ in 0..50 {
+        status = app.get_text("/readyz").await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200, "ready again once the lock is released");
     app.stop().await.unwrap();
 }
 

@@ -717,9 +717,6 @@ async fn reconcile_one_course_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("canvas.api.url"));
 }
 
-/// A token Canvas stops accepting is a token-health alert: `/readyz` turns 503 with the reason
-/// and `/metrics` shows `token_revoked 1`, so on-call learns to re-authorise instead of finding
-/// a silently stale catalog days later.
 /// The reconciler's period is the service's clock's time: on the simulator's paused clock it
 /// reads one course and then nothing more, however long real time goes on, until the clock is
 /// stepped past the gap between courses.
@@ -759,8 +756,10 @@ async fn the_reconcile_period_passes_on_the_service_clock() {
     service.stop().await;
 }
 
+/// A revoked Canvas token stops the reconciler, not ingest: the instance stays ready (Live
+/// Events are still stored), and the revocation shows in `/api/v1/status` and `/metrics`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_token_makes_the_instance_not_ready() {
+async fn a_revoked_token_is_reported_without_taking_ingest_out_of_service() {
     let (sim, sim_base) = start_sim(11).await;
     let http = reqwest::Client::new();
     let minted: Value = http
@@ -775,16 +774,23 @@ async fn a_revoked_token_makes_the_instance_not_ready() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let mut config = config(&db.url, (&sim, &sim_base), true);
     config.canvas.api.token = coursewire::config::Secret::new(access.clone());
+    config.api.token = coursewire::config::Secret::new("status-reader");
     let service = Service::start(config).await;
-    let readyz = |base: String| {
+    let get = |path: String| {
         let http = http.clone();
         async move {
-            let response = http.get(format!("{base}/readyz")).send().await.unwrap();
+            let response = http
+                .get(path)
+                .bearer_auth("status-reader")
+                .send()
+                .await
+                .unwrap();
             let status = response.status().as_u16();
             (status, response.json::<Value>().await.unwrap())
         }
     };
-    let (status, body) = readyz(service.base.clone()).await;
+    let status_url = format!("{}/api/v1/status", service.base);
+    let (status, body) = get(status_url.clone()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["canvas_token"]["revoked"], false, "{body}");
 
@@ -798,15 +804,20 @@ async fn a_revoked_token_makes_the_instance_not_ready() {
     // The reconciler's next read meets the 401 (a pass every PERIOD_SECONDS at most).
     let mut last = (0, Value::Null);
     for _ in 0..(PERIOD_SECONDS * 10 + 100) {
-        last = readyz(service.base.clone()).await;
-        if last.0 == 503 {
+        last = get(status_url.clone()).await;
+        if last.1["canvas_token"]["revoked"] == true {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(last.0, 503, "{}", last.1);
-    assert_eq!(last.1["status"], "not_ready");
-    assert_eq!(last.1["canvas_token"]["revoked"], true);
+    assert_eq!(last.1["canvas_token"]["revoked"], true, "{}", last.1);
+    let (ready, body) = get(format!("{}/readyz", service.base)).await;
+    assert_eq!(ready, 200, "still taking events: {body}");
+    assert_eq!(body["status"], "ready");
+    assert!(
+        body.get("canvas_token").is_none(),
+        "no integration detail unauthenticated"
+    );
     let metrics = http
         .get(format!("{}/metrics", service.base))
         .send()

@@ -24,7 +24,6 @@ use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::{
     InboxStatus, InsertOutcome, NewInboxEntry, REJECTED_BODY_PREFIX_BYTES, RejectedRequest,
-    StoreError,
 };
 pub use writer::InboxWriter;
 
@@ -246,7 +245,12 @@ impl CanvasIngest {
                 reason: rejection.reason().to_string(),
                 detail: rejection.to_string(),
             }),
-            Err(VerifyError::KeysUnavailable(detail)) => Err(HookOutcome::Unavailable { detail }),
+            Err(VerifyError::KeysUnavailable(detail)) => {
+                tracing::warn!(detail, "Canvas signing keys unavailable");
+                Err(HookOutcome::Unavailable {
+                    detail: "the signing keys cannot be fetched now; retry".into(),
+                })
+            }
         }
     }
 
@@ -265,11 +269,9 @@ impl CanvasIngest {
                 None => HookOutcome::Accepted { inbox_id: id },
             },
             Ok(InsertOutcome::Duplicate) => HookOutcome::Duplicate,
-            Err(StoreError::Unavailable(detail)) | Err(StoreError::Other(detail)) => {
-                HookOutcome::Unavailable { detail }
-            }
-            Err(other) => HookOutcome::Unavailable {
-                detail: other.to_string(),
+            // The writer logged the store's own error; Canvas is told only to come back.
+            Err(_) => HookOutcome::Unavailable {
+                detail: "the inbox cannot store events now; retry".into(),
             },
         }
     }

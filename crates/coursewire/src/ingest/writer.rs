@@ -8,6 +8,7 @@
 //! batches grow by themselves, so throughput rises with concurrency instead of latency.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -34,6 +35,8 @@ enum Job {
 pub struct InboxWriter {
     jobs: mpsc::Sender<Job>,
     committed: Wake,
+    /// False from a failed commit until the next one succeeds.
+    committing: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Job {
@@ -54,15 +57,28 @@ impl InboxWriter {
     ) -> (Self, JoinHandle<()>) {
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let committed = Wake::new();
+        let committing = Arc::new(AtomicBool::new(true));
         let task = tokio::spawn(run(
             store,
             metrics,
             queue,
             max_batch.max(1),
             rejected_log_rows,
-            committed.clone(),
+            (committed.clone(), committing.clone()),
         ));
-        (Self { jobs, committed }, task)
+        (
+            Self {
+                jobs,
+                committed,
+                committing,
+            },
+            task,
+        )
+    }
+
+    /// Whether the last group commit succeeded (readiness: events are being taken).
+    pub fn committing(&self) -> bool {
+        self.committing.load(Ordering::Relaxed)
     }
 
     /// Signalled after every commit of new rows (the processor waits on it).
@@ -97,7 +113,7 @@ async fn run(
     mut queue: mpsc::Receiver<Job>,
     max_batch: usize,
     rejected_log_rows: i64,
-    committed: Wake,
+    (committed, committing): (Wake, Arc<AtomicBool>),
 ) {
     let mut entries = Vec::with_capacity(max_batch);
     let mut replies = Vec::with_capacity(max_batch);
@@ -121,6 +137,7 @@ async fn run(
         if !entries.is_empty() {
             metrics.ingest_batch_size.observe(entries.len() as f64);
             let result = store.insert_inbox_batch(&entries).await;
+            committing.store(result.is_ok(), Ordering::Relaxed);
             if result.is_ok() {
                 committed.notify();
             }

@@ -105,6 +105,21 @@ impl Pool {
         Ok(())
     }
 
+    /// Whether a write could start now: SQLite takes the write lock (and gives it back);
+    /// PostgreSQL also refuses a session that is read-only (a standby, or a read-only default).
+    pub async fn writable(&self) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        if let Tx::Postgres(conn) = &mut tx {
+            let (read_only,): (String,) = sqlx::query_as("SHOW transaction_read_only")
+                .fetch_one(&mut **conn)
+                .await?;
+            if read_only != "off" {
+                return Err(StoreError::Unavailable("the database is read-only".into()));
+            }
+        }
+        tx.rollback().await
+    }
+
     /// Opens a transaction that will write (SQLite: `BEGIN IMMEDIATE`, see the module doc).
     pub async fn begin_write(&self) -> StoreResult<Tx> {
         Ok(match self {
@@ -136,6 +151,14 @@ impl Tx {
         match self {
             Self::Sqlite(tx) => tx.commit().await?,
             Self::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> StoreResult<()> {
+        match self {
+            Self::Sqlite(tx) => tx.rollback().await?,
+            Self::Postgres(tx) => tx.rollback().await?,
         }
         Ok(())
     }

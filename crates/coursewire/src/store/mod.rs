@@ -253,6 +253,11 @@ impl Store {
         Ok(())
     }
 
+    /// Whether a write could start now (readiness: can the inbox take events?).
+    pub async fn check_writable(&self) -> StoreResult<()> {
+        self.pool.writable().await
+    }
+
     /// Closes the connection pool, waiting for connections in use.
     pub async fn close(&self) {
         self.pool.close().await;

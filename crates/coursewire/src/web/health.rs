@@ -5,47 +5,106 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use std::time::Duration;
+
 use super::AppState;
+use super::auth::ApiCaller;
+use super::error::ApiError;
 
 /// The process is up and serving HTTP.
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready to take traffic: the store answers, every background task is running, and the
-/// Canvas token (if any) is not revoked.
+/// How long the readiness probe waits for the write lock before it calls the inbox stuck.
+const WRITABLE_WITHIN: Duration = Duration::from_secs(2);
+
+/// What readiness found: whether this instance can take events.
+struct Readiness {
+    /// The store would take a write now, and the last inbox commit succeeded.
+    inbox_writable: bool,
+    /// Background tasks that ended before shutdown.
+    dead_tasks: Vec<String>,
+}
+
+impl Readiness {
+    async fn check(state: &AppState) -> Self {
+        let probe = tokio::time::timeout(WRITABLE_WITHIN, state.store.check_writable()).await;
+        let writable = match probe {
+            Ok(Ok(())) => true,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "readiness: the store cannot take a write");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("readiness: no write lock within {WRITABLE_WITHIN:?}");
+                false
+            }
+        };
+        Readiness {
+            inbox_writable: writable && state.canvas.writer().committing(),
+            dead_tasks: state.tasks.dead(),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.inbox_writable && self.dead_tasks.is_empty()
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "status": if self.ready() { "ready" } else { "not_ready" },
+            "inbox": if self.inbox_writable { "writable" } else { "cannot write" },
+            "dead_tasks": self.dead_tasks,
+        })
+    }
+}
+
+/// Ready to take events: the inbox can be written and every background task is running.
+/// Nothing else takes an instance out of the load balancer: a revoked Canvas token or an
+/// unreachable subscriber does not stop Live Events from being stored, and is reported by
+/// `/metrics` and `GET /api/v1/status`. Unauthenticated, so it never shows error text.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let store = state.store.ping().await;
-    // A refused token or grant cannot heal by itself: an operator must re-authorise, so the
-    // instance reports not ready (the reconciler and workflow writes are stopped).
-    let token = state.canvas_api.as_ref().map(|c| c.tokens().health());
-    let revoked = token.as_ref().is_some_and(|t| t.revoked);
-    // A task that died leaves its work undone until the process is restarted.
-    let dead = state.tasks.dead();
-    let ready = store.is_ok() && !revoked && dead.is_empty();
-    let mut body = serde_json::json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "store": match &store {
-            Ok(()) => state.store.backend().to_owned(),
-            Err(err) => err.to_string(),
-        },
-    });
-    if !dead.is_empty() {
-        body["dead_tasks"] = serde_json::json!(dead);
-    }
-    if let Some(token) = token {
-        body["canvas_token"] = serde_json::json!({
-            "revoked": token.revoked,
-            "seconds_to_expiry": token.seconds_to_expiry,
-            "refresh_failures": token.refresh_failures,
-        });
-    }
-    let status = if ready {
+    let readiness = Readiness::check(&state).await;
+    let status = if readiness.ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body)).into_response()
+    (status, Json(readiness.summary())).into_response()
+}
+
+/// `GET /api/v1/status` (admin and operator tokens): readiness with its detail, and the
+/// health of each integration.
+pub async fn status(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    caller.allow(
+        caller.grant.may_see_operations(),
+        "read the instance's status",
+    )?;
+    let readiness = Readiness::check(&state).await;
+    let mut body = readiness.summary();
+    body["store"] = state.store.backend().into();
+    body["canvas_token"] = match state.canvas_api.as_ref().map(|c| c.tokens().health()) {
+        Some(token) => serde_json::json!({
+            "revoked": token.revoked,
+            "seconds_to_expiry": token.seconds_to_expiry,
+            "refresh_failures": token.refresh_failures,
+        }),
+        None => serde_json::Value::Null,
+    };
+    body["subscriptions_disabled"] = state
+        .store
+        .subscriptions()
+        .await?
+        .iter()
+        .filter(|s| s.disabled_at_ms.is_some())
+        .map(|s| s.name.clone())
+        .collect::<Vec<_>>()
+        .into();
+    Ok(Json(body).into_response())
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {

@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/api/v1/events", get(api::events))
+        .route("/api/v1/status", get(health::status))
         .route(
             "/api/v1/subscriptions",
             get(subscriptions::list).post(subscriptions::add),
