@@ -3,7 +3,6 @@
 //! listener on port 0; `coursewire serve` calls it with the configured address.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,7 +118,7 @@ pub async fn serve(
             metrics.clone(),
             delivery::Settings::try_from(&config)?,
         )?;
-        if let Some(appended) = appended {
+        if let Some(appended) = appended.clone() {
             delivery = delivery.wake_on(appended);
         }
         tasks.spawn("delivery", Arc::new(delivery).run(stopping.child_token()));
@@ -160,10 +159,33 @@ pub async fn serve(
         max_body_bytes: config.ingest.max_body_bytes,
         api_token: config.api.token.clone(),
         api_max_wait: Duration::from_secs(config.api.max_wait_seconds),
+        long_polls: Arc::new(tokio::sync::Semaphore::new(config.api.max_long_polls)),
+        appended: appended.clone(),
+        metrics_read: Arc::default(),
         subscription_limits: Arc::new(delivery::admin::Limits::from_config(&config, true)?),
         canvas_api,
     };
-    let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let limits = web::edge::EdgeLimits::from_config(&config.server);
+    let metrics_apart = !config.server.metrics_listen.is_empty();
+    if metrics_apart {
+        let addr = &config.server.metrics_listen;
+        let metrics_listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on server.metrics_listen {addr}"))?;
+        tracing::info!(addr, "metrics on their own listener");
+        let serving = web::edge::serve(
+            metrics_listener,
+            web::metrics_router(state.clone()),
+            limits.clone(),
+            stopping.clone(),
+        );
+        tasks.spawn("metrics listener", async move {
+            if let Err(err) = serving.await {
+                tracing::error!(error = %err, "metrics listener failed");
+            }
+        });
+    }
+    let app = web::router(state, !metrics_apart);
     let local = listener.local_addr()?;
     tracing::info!(%local, store = store.backend(), database = %config.database.url, "coursewire serving");
 
@@ -173,8 +195,7 @@ pub async fn serve(
         trigger.cancel();
     });
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
-    let server =
-        axum::serve(listener, app).with_graceful_shutdown(stopping.clone().cancelled_owned());
+    let server = web::edge::serve(listener, app, limits, stopping.clone());
     tokio::select! {
         result = server => result.context("HTTP server failed")?,
         _ = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {

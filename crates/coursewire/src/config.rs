@@ -47,7 +47,18 @@ pub struct SecretsConfig {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// `/metrics` on its own listener instead of `listen`; empty: on `listen`.
+    pub metrics_listen: String,
     pub shutdown_grace_seconds: u64,
+    /// A connection that has not sent a whole request head by then is closed (idle
+    /// keep-alive connections too).
+    pub header_read_timeout_seconds: u64,
+    /// A request whose body has not arrived by then is answered 408.
+    pub body_timeout_seconds: u64,
+    /// A request not answered by then is answered 408 (above `api.max_wait_seconds`).
+    pub request_timeout_seconds: u64,
+    /// Connections served at once; more wait in the kernel's accept queue, holding no file.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -431,6 +442,8 @@ fn move_deprecated_keys(file: &mut toml::Table, deprecations: &mut Vec<String>) 
 pub struct ApiConfig {
     pub token: Secret,
     pub max_wait_seconds: u64,
+    /// Long polls waiting at once; more are answered 503 with `Retry-After`.
+    pub max_long_polls: usize,
     /// Subscriptions one token may create.
     pub max_subscriptions_per_token: u64,
 }
@@ -556,6 +569,17 @@ impl Config {
                         .parse()
                         .with_context(|| format!("COURSEWIRE_LISTEN={value:?} is not ADDR:PORT"))?
                 }
+                "COURSEWIRE_METRICS_LISTEN" => self.server.metrics_listen = value.clone(),
+                "COURSEWIRE_SERVER_MAX_CONNECTIONS" => {
+                    self.server.max_connections = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not a connection count"))?
+                }
+                "COURSEWIRE_SERVER_HEADER_READ_TIMEOUT_SECONDS" => {
+                    self.server.header_read_timeout_seconds = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not a number of seconds"))?
+                }
                 "COURSEWIRE_CANVAS_JWKS_URL" => self.canvas.jwks_url = value.clone(),
                 "COURSEWIRE_CANVAS_ALLOW_UNSIGNED" => {
                     self.canvas.allow_unsigned = parse_bool(key, value)?
@@ -665,6 +689,28 @@ impl Config {
                 "canvas.max_token_age_seconds must be at least 60 (Canvas retries a delivery for \
                  10–20 minutes; the default is 3600)"
             );
+        }
+        let s = &self.server;
+        if s.header_read_timeout_seconds == 0
+            || s.body_timeout_seconds == 0
+            || s.max_connections == 0
+            || self.api.max_long_polls == 0
+        {
+            bail!(
+                "server.header_read_timeout_seconds, body_timeout_seconds, max_connections and \
+                 api.max_long_polls must be positive"
+            );
+        }
+        if s.request_timeout_seconds <= self.api.max_wait_seconds {
+            bail!(
+                "server.request_timeout_seconds ({}) must be above api.max_wait_seconds ({}): a \
+                 long poll would be cut off",
+                s.request_timeout_seconds,
+                self.api.max_wait_seconds
+            );
+        }
+        if !s.metrics_listen.is_empty() && s.metrics_listen.parse::<SocketAddr>().is_err() {
+            bail!("server.metrics_listen must be ADDR:PORT or empty");
         }
         if self.ingest.max_body_bytes == 0 {
             bail!("ingest.max_body_bytes must be positive");

@@ -3,7 +3,8 @@
 //!
 //! A page holds the change events with an outbox position above `after`, in position order,
 //! that the reader's type globs select, and the cursor to pass next time. An empty page is
-//! held back (long poll) until an event arrives or the wait ends. Positions are handed out in
+//! held back (long poll) until an event arrives or the wait ends: woken by this process's
+//! processor when it appends, and looking again every second for other processes' events. Positions are handed out in
 //! commit order (see `store::dialect`), so a cursor never skips an event that committed late.
 
 use std::time::Duration;
@@ -13,9 +14,11 @@ use serde_json::Value;
 
 use super::delivery::filter;
 use crate::store::{Store, StoreResult};
+use crate::wake::{Waiter, wait_or_sleep};
 
-/// How often a long poll looks again: cheap (one indexed query) and works across processes.
-const LONG_POLL_STEP: Duration = Duration::from_millis(100);
+/// How often a long poll looks again when nothing in this process said the outbox grew: for
+/// change events appended by another process. Between looks it holds no database connection.
+const LONG_POLL_STEP: Duration = Duration::from_secs(1);
 /// Change events scanned per look at most, however few of them the types select.
 const SCAN: i64 = 1000;
 pub const MAX_LIMIT: i64 = 1000;
@@ -30,6 +33,8 @@ pub struct PageRequest<'a> {
     pub wait: Duration,
     /// Type globs; empty selects every type.
     pub types: &'a [String],
+    /// Signalled when this process appends to the outbox, so a long poll answers at once.
+    pub appended: Option<Waiter>,
 }
 
 /// A page of events and where the next one starts. `next_after` is past events the types do
@@ -40,7 +45,7 @@ pub struct Page {
     pub next_after: i64,
 }
 
-pub async fn page(store: &Store, request: PageRequest<'_>) -> StoreResult<Page> {
+pub async fn page(store: &Store, mut request: PageRequest<'_>) -> StoreResult<Page> {
     let limit = request.limit.clamp(1, MAX_LIMIT) as usize;
     let deadline = tokio::time::Instant::now() + request.wait;
     // Without a filter every row is wanted: read no more than the page.
@@ -61,12 +66,14 @@ pub async fn page(store: &Store, request: PageRequest<'_>) -> StoreResult<Page> 
                 events.push(row.event);
             }
         }
-        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if !events.is_empty() || now >= deadline {
             return Ok(Page {
                 events,
                 next_after: cursor,
             });
         }
-        tokio::time::sleep(LONG_POLL_STEP).await;
+        let step = LONG_POLL_STEP.min(deadline - now);
+        wait_or_sleep(request.appended.as_mut(), step).await;
     }
 }

@@ -40,13 +40,28 @@ impl EventsQuery {
     }
 
     /// The page this query asks for, the wait capped at `api.max_wait_seconds`.
-    pub(super) fn page<'a>(&self, state: &AppState, types: &'a [String]) -> PageRequest<'a> {
+    fn request<'a>(&self, state: &AppState, types: &'a [String]) -> PageRequest<'a> {
         PageRequest {
             after: self.after,
             limit: self.limit.unwrap_or(100),
             wait: Duration::from_secs(self.wait.min(state.api_max_wait.as_secs())),
             types,
+            appended: state.appended.clone(),
         }
+    }
+
+    /// Reads the page; a long poll takes one of `api.max_long_polls` slots while it waits,
+    /// and finds none free → 503 with `Retry-After`.
+    pub(super) async fn page(&self, state: &AppState, types: &[String]) -> Result<Page, ApiError> {
+        let request = self.request(state, types);
+        let _slot = if request.wait.is_zero() {
+            None
+        } else {
+            Some(state.long_polls.clone().try_acquire_owned().map_err(|_| {
+                ApiError::Busy("too many long polls waiting; retry, or poll without wait")
+            })?)
+        };
+        Ok(pull::page(&state.store, request).await?)
     }
 }
 
@@ -61,7 +76,5 @@ pub async fn events(
         "read every event (pull through its subscription instead)",
     )?;
     let query = EventsQuery::read(query)?;
-    Ok(Json(
-        pull::page(&state.store, query.page(&state, &[])).await?,
-    ))
+    Ok(Json(query.page(&state, &[]).await?))
 }

@@ -35,6 +35,9 @@ pub enum ApiError {
     /// The store cannot be reached now; the client may retry.
     #[error("store unavailable")]
     Unavailable,
+    /// A capacity limit is reached; answered 503 with `Retry-After`.
+    #[error("{0}")]
+    Busy(&'static str),
     /// A bug or an unexpected failure; logged where it is made.
     #[error("internal error")]
     Internal,
@@ -49,7 +52,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,6 +65,7 @@ impl IntoResponse for ApiError {
             Self::Unauthorized(_) => {
                 (self.status(), [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
             }
+            Self::Busy(_) => (self.status(), [(header::RETRY_AFTER, "1")], body).into_response(),
             _ => (self.status(), body).into_response(),
         }
     }

@@ -107,10 +107,43 @@ pub async fn status(
     Ok(Json(body).into_response())
 }
 
+/// The store is read for the scrape-time gauges (inbox depth, delivery lag) at most this
+/// often, however often Prometheus scrapes: a scrape every second costs no more than one
+/// every five.
+const STORE_GAUGES_EVERY: Duration = Duration::from_secs(5);
+
 pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(client) = &state.canvas_api {
         state.metrics.set_canvas_api(client);
     }
+    if take_turn(&state) {
+        read_store_gauges(&state).await;
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Whether this scrape reads the store (the last read is older than [`STORE_GAUGES_EVERY`]).
+fn take_turn(state: &AppState) -> bool {
+    let mut last = match state.metrics_read.lock() {
+        Ok(last) => last,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let now = std::time::Instant::now();
+    if last.is_some_and(|at| now.duration_since(at) < STORE_GAUGES_EVERY) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
+async fn read_store_gauges(state: &AppState) {
     match state.store.inbox_depth().await {
         Ok(depth) => state.metrics.set_inbox_depth(&depth),
         Err(err) => tracing::warn!(error = %err, "inbox depth unavailable for /metrics"),
@@ -121,12 +154,4 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .set_delivery_lag(&backlog, state.clock.now_ms()),
         Err(err) => tracing::warn!(error = %err, "delivery backlog unavailable for /metrics"),
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
 }

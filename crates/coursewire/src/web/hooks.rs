@@ -34,6 +34,15 @@ pub async fn canvas(
             )
                 .into_response();
         }
+        Err(rejection) if body_timed_out(&rejection) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                Json(serde_json::json!({
+                    "error": "body not received within server.body_timeout_seconds"
+                })),
+            )
+                .into_response();
+        }
         Err(rejection) => return rejection.into_response(),
     };
     let headers = headers
@@ -51,4 +60,16 @@ pub async fn canvas(
     let status =
         StatusCode::from_u16(outcome.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(outcome)).into_response()
+}
+
+/// Whether the body stopped arriving (`server.body_timeout_seconds`, see `web::edge`).
+fn body_timed_out(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }

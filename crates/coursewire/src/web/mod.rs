@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+pub mod edge;
 mod error;
 mod health;
 mod hooks;
@@ -40,21 +41,31 @@ pub struct AppState {
     pub api_token: Secret,
     /// Longest long poll on `/api/v1/events`.
     pub api_max_wait: Duration,
+    /// One slot per long poll allowed to wait at once (`api.max_long_polls`).
+    pub long_polls: Arc<tokio::sync::Semaphore>,
+    /// Signalled when this process appends to the outbox (long polls wake on it).
+    pub appended: Option<crate::wake::Waiter>,
+    /// When the scrape-time gauges were last read from the store (`/metrics`).
+    pub metrics_read: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// What subscriptions made through the API are held to (schedules, targets, per-token cap).
     pub subscription_limits: Arc<crate::bus::delivery::admin::Limits>,
     /// The Canvas API client of this process (the reconciler's), for token health.
     pub canvas_api: Option<canvas::client::CanvasClient>,
 }
 
-pub fn router(state: AppState) -> Router {
+/// Every route; `/metrics` too unless it has a listener of its own ([`metrics_router`]).
+pub fn router(state: AppState, with_metrics: bool) -> Router {
     let hooks = Router::new()
         .route("/hooks/canvas", post(hooks::canvas))
         .layer(DefaultBodyLimit::max(state.max_body_bytes));
-    Router::new()
+    let mut router = Router::new()
         .merge(hooks)
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/readyz", get(health::readyz));
+    if with_metrics {
+        router = router.route("/metrics", get(health::metrics));
+    }
+    router
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/status", get(health::status))
         .route(
@@ -75,5 +86,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/tokens", get(tokens::list).post(tokens::add))
         .route("/api/v1/tokens/{name}", delete(tokens::revoke))
+        .with_state(state)
+}
+
+/// `/metrics` (and `/healthz`) alone, for `server.metrics_listen`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
         .with_state(state)
 }

@@ -28,7 +28,7 @@ use super::api::EventsQuery;
 use super::auth::ApiCaller;
 use super::error::ApiError;
 use crate::bus::delivery::admin::{self, AddRequest, Added};
-use crate::bus::pull::{self, Page};
+use crate::bus::pull::Page;
 use crate::store::Subscription;
 
 fn not_found(name: &str) -> ApiError {
@@ -148,6 +148,5 @@ pub async fn events(
             .acknowledge_pull(subscription.id, query.after())
             .await?;
     }
-    let page = pull::page(&state.store, query.page(&state, &subscription.types)).await?;
-    Ok(Json(page))
+    Ok(Json(query.page(&state, &subscription.types).await?))
 }

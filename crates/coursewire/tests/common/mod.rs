@@ -436,12 +436,36 @@ impl ServeProcess {
         env: &[(&str, &str)],
         log: Option<&std::path::Path>,
     ) -> ServeProcess {
+        Self::start_limited(db_url, port, env, log, None).await
+    }
+
+    /// [`ServeProcess::start_logging`] under an open-file limit (`ulimit -n`).
+    pub async fn start_limited(
+        db_url: &str,
+        port: u16,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+        file_limit: Option<u32>,
+    ) -> ServeProcess {
         let stderr = match log {
             Some(path) => std::process::Stdio::from(std::fs::File::create(path).unwrap()),
             None => std::process::Stdio::inherit(),
         };
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_coursewire"))
-            .arg("serve")
+        let mut command = match file_limit {
+            Some(limit) => {
+                let mut sh = std::process::Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" serve"))
+                    .arg(env!("CARGO_BIN_EXE_coursewire"));
+                sh
+            }
+            None => {
+                let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_coursewire"));
+                serve.arg("serve");
+                serve
+            }
+        };
+        let child = command
             .env("COURSEWIRE_DATABASE_URL", db_url)
             .env("COURSEWIRE_LISTEN", format!("127.0.0.1:{port}"))
             .env("COURSEWIRE_LOG", "warn")
