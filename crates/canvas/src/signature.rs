@@ -8,8 +8,12 @@
 //! Only RS256 is accepted, decided from the header *before* any key is touched, so `alg: none`
 //! and algorithm confusion (an HS256 token "signed" with the public key as HMAC secret) are
 //! refused outright. An unknown `kid` makes the verifier refetch the JWKS, at most once per
-//! `min_refresh`, so a rotation is picked up at once while a flood of forged `kid`s cannot make
-//! it hammer the JWKS host.
+//! `min_refresh` (one fetch in flight at a time, and a failed fetch remembered as long), so a
+//! rotation is picked up at once while a flood of forged `kid`s cannot make it hammer the
+//! JWKS host, up or down. The JWKS is also refetched on a schedule ([`Verifier::keep_fresh`]);
+//! a key it stops serving is dropped after a grace period; a fetch that fails, or brings no
+//! usable key, never empties the cache. The response is capped in size, the JWS header is
+//! size-checked before it is decoded, and `kid`/`alg` are cut short wherever they are echoed.
 //!
 //! Time claims, when present, are enforced: `exp` (past, beyond the leeway: expired), `nbf`
 //! (future, beyond the leeway: not yet valid), and `iat` older than the maximum token age
@@ -19,6 +23,7 @@
 //! inbox's content-derived dedup key.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -93,45 +98,90 @@ pub enum JwksSource {
     Fixed(JwkSet),
 }
 
+/// A JWKS larger than this is refused (Instructure's holds three RSA keys, about 1.5 KiB).
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+/// A JWS header longer than this (base64url) is malformed: it is refused before it is decoded.
+const MAX_HEADER_CHARS: usize = 2048;
+/// `kid` and `alg` are cut to this many characters wherever they are echoed, logged or stored.
+const MAX_ECHOED_CHARS: usize = 64;
+
 impl JwksSource {
     async fn fetch(&self) -> Result<JwkSet, String> {
         match self {
             JwksSource::Fixed(set) => Ok(set.clone()),
             JwksSource::Url { url, client } => {
-                let response = client
+                let mut response = client
                     .get(url)
                     .send()
                     .await
-                    .map_err(|e| format!("GET {url}: {e}"))?;
+                    .map_err(|e| format!("GET {url}: {}", e.without_url()))?;
                 if !response.status().is_success() {
                     return Err(format!("GET {url}: HTTP {}", response.status()));
                 }
-                response
-                    .json::<JwkSet>()
+                if response
+                    .content_length()
+                    .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
+                {
+                    return Err(format!(
+                        "GET {url}: JWKS larger than {MAX_JWKS_BYTES} bytes"
+                    ));
+                }
+                let mut body = Vec::new();
+                while let Some(chunk) = response
+                    .chunk()
                     .await
+                    .map_err(|e| format!("GET {url}: {}", e.without_url()))?
+                {
+                    if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                        return Err(format!(
+                            "GET {url}: JWKS larger than {MAX_JWKS_BYTES} bytes"
+                        ));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                serde_json::from_slice::<JwkSet>(&body)
                     .map_err(|e| format!("GET {url}: not a JWKS: {e}"))
             }
         }
     }
 }
 
-#[derive(Default)]
-struct KeyCache {
-    keys: HashMap<String, DecodingKey>,
-    fetched_at: Option<Instant>,
+/// A signing key and when the JWKS last served it.
+#[derive(Clone)]
+struct CachedKey {
+    key: DecodingKey,
+    last_served: Instant,
 }
 
-/// Verifies compact-JWS Live Events against a cached JWKS.
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, CachedKey>,
+    /// The last fetch that brought usable keys.
+    fetched_at: Option<Instant>,
+    /// The last fetch that failed, and why (cleared by a good one).
+    failed: Option<(Instant, String)>,
+}
+
+/// What clones of a verifier share.
+#[derive(Default)]
+struct Shared {
+    cache: RwLock<KeyCache>,
+    /// One fetch in flight at a time: concurrent requests with a new `kid` cause one fetch.
+    refresh: Mutex<()>,
+}
+
+/// Verifies compact-JWS Live Events against a cached JWKS. Clones share the cache.
+#[derive(Clone)]
 pub struct Verifier {
     source: JwksSource,
     min_refresh: Duration,
+    refresh_every: Duration,
+    key_grace: Duration,
     leeway_seconds: u64,
     check_expiry: bool,
     /// Oldest `iat` accepted; `None`: any.
     max_token_age: Option<Duration>,
-    cache: RwLock<KeyCache>,
-    /// Serialises refetches so concurrent requests with a new `kid` cause one fetch.
-    refresh: Mutex<()>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -144,15 +194,18 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
+    /// `min_refresh`: the shortest time between two fetches caused by unknown `kid`s (and how
+    /// long a failed fetch is remembered).
     pub fn new(source: JwksSource, min_refresh: Duration, leeway_seconds: u64) -> Self {
         Self {
             source,
             min_refresh,
+            refresh_every: Duration::from_secs(3600),
+            key_grace: Duration::from_secs(86_400),
             leeway_seconds,
             check_expiry: true,
             max_token_age: None,
-            cache: RwLock::new(KeyCache::default()),
-            refresh: Mutex::new(()),
+            shared: Arc::default(),
         }
     }
 
@@ -166,6 +219,30 @@ impl Verifier {
     pub fn with_max_token_age(mut self, max_age: Duration) -> Self {
         self.max_token_age = Some(max_age);
         self
+    }
+
+    /// [`Verifier::keep_fresh`] refetches every `every`; a key the JWKS no longer serves is
+    /// dropped once it has been missing for `grace`.
+    pub fn with_schedule(mut self, every: Duration, grace: Duration) -> Self {
+        self.refresh_every = every;
+        self.key_grace = grace;
+        self
+    }
+
+    /// Refetches the JWKS on the schedule until `stop` resolves, so keys Canvas stops serving
+    /// are dropped (after the grace period) even when no unknown `kid` asks for a fetch.
+    pub async fn keep_fresh(self, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.refresh_every) => {}
+                _ = &mut stop => return,
+            }
+            let _guard = self.shared.refresh.lock().await;
+            if let Err(err) = self.fetch_keys().await {
+                tracing::warn!(error = %err, "scheduled JWKS refresh failed; cached keys kept");
+            }
+        }
     }
 
     /// Checks a compact JWS and returns its claims.
@@ -218,18 +295,24 @@ impl Verifier {
         Ok(())
     }
 
-    /// The key for `kid`, refetching the JWKS once if it is unknown and the last fetch is older
-    /// than `min_refresh`.
+    /// The key for `kid`, refetching the JWKS once if it is unknown and neither a good nor a
+    /// failed fetch happened within `min_refresh`: a burst of unknown `kid`s, with the JWKS
+    /// host up or down, causes at most one fetch per `min_refresh`.
     async fn key_for(&self, kid: &str) -> Result<DecodingKey, VerifyError> {
-        if let Some(key) = self.cache.read().await.keys.get(kid) {
-            return Ok(key.clone());
+        if let Some(cached) = self.shared.cache.read().await.keys.get(kid) {
+            return Ok(cached.key.clone());
         }
-        let _guard = self.refresh.lock().await;
+        let _guard = self.shared.refresh.lock().await;
         {
-            // Another request may have refreshed while we waited for the lock.
-            let cache = self.cache.read().await;
-            if let Some(key) = cache.keys.get(kid) {
-                return Ok(key.clone());
+            // Another request may have fetched while this one waited for the lock.
+            let cache = self.shared.cache.read().await;
+            if let Some(cached) = cache.keys.get(kid) {
+                return Ok(cached.key.clone());
+            }
+            if let Some((at, why)) = &cache.failed
+                && at.elapsed() < self.min_refresh
+            {
+                return Err(VerifyError::KeysUnavailable(why.clone()));
             }
             if cache
                 .fetched_at
@@ -238,21 +321,72 @@ impl Verifier {
                 return Err(Rejection::UnknownKid(kid.to_string()).into());
             }
         }
-        let set = self
-            .source
-            .fetch()
+        self.fetch_keys()
             .await
             .map_err(VerifyError::KeysUnavailable)?;
-        let keys = rsa_keys(&set);
-        tracing::info!(keys = keys.len(), "fetched Canvas Live Events signing keys");
-        let mut cache = self.cache.write().await;
-        cache.keys = keys;
-        cache.fetched_at = Some(Instant::now());
-        cache
+        self.shared
+            .cache
+            .read()
+            .await
             .keys
             .get(kid)
-            .cloned()
+            .map(|cached| cached.key.clone())
             .ok_or_else(|| Rejection::UnknownKid(kid.to_string()).into())
+    }
+
+    /// One fetch (the caller holds the refresh lock). Keys served now are (re)stamped; keys
+    /// missing for longer than the grace are dropped; a failed fetch, or a JWKS with no usable
+    /// key, leaves the cache as it was and is remembered for `min_refresh`.
+    async fn fetch_keys(&self) -> Result<(), String> {
+        let fetched = self.source.fetch().await.and_then(|set| {
+            let keys = rsa_keys(&set);
+            if keys.is_empty() {
+                Err("the JWKS holds no usable RSA key".to_owned())
+            } else {
+                Ok(keys)
+            }
+        });
+        let now = Instant::now();
+        let mut cache = self.shared.cache.write().await;
+        match fetched {
+            Ok(keys) => {
+                let served = keys.len();
+                for (kid, key) in keys {
+                    cache.keys.insert(
+                        kid,
+                        CachedKey {
+                            key,
+                            last_served: now,
+                        },
+                    );
+                }
+                let grace = self.key_grace;
+                cache
+                    .keys
+                    .retain(|_, cached| now.duration_since(cached.last_served) <= grace);
+                cache.fetched_at = Some(now);
+                cache.failed = None;
+                tracing::info!(
+                    served,
+                    cached = cache.keys.len(),
+                    "fetched Canvas Live Events signing keys"
+                );
+                Ok(())
+            }
+            Err(why) => {
+                tracing::warn!(error = %why, "JWKS fetch failed; cached keys kept");
+                cache.failed = Some((now, why.clone()));
+                Err(why)
+            }
+        }
+    }
+}
+
+/// `text` cut to [`MAX_ECHOED_CHARS`] characters, for echoing a value the sender chose.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHOED_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 
@@ -266,6 +400,11 @@ fn check_header(token: &str) -> Result<String, Rejection> {
             "expected three dot-separated parts".into(),
         ));
     };
+    if header.len() > MAX_HEADER_CHARS {
+        return Err(Rejection::Malformed(format!(
+            "header longer than {MAX_HEADER_CHARS} characters"
+        )));
+    }
     let bytes = URL_SAFE_NO_PAD
         .decode(header.trim_end_matches('='))
         .map_err(|_| Rejection::Malformed("header is not base64url".into()))?;
@@ -276,12 +415,12 @@ fn check_header(token: &str) -> Result<String, Rejection> {
         .and_then(|v| v.as_str())
         .ok_or_else(|| Rejection::Malformed("header has no alg".into()))?;
     if alg != "RS256" {
-        return Err(Rejection::AlgorithmNotAllowed(alg.to_string()));
+        return Err(Rejection::AlgorithmNotAllowed(clip(alg)));
     }
     header
         .get("kid")
         .and_then(|v| v.as_str())
-        .map(str::to_string)
+        .map(clip)
         .ok_or(Rejection::MissingKid)
 }
 

@@ -88,7 +88,17 @@ pub async fn serve(
         Duration::from_secs(config.canvas.jwks_min_refresh_seconds),
         config.canvas.leeway_seconds,
     )
-    .with_max_token_age(Duration::from_secs(config.canvas.max_token_age_seconds));
+    .with_max_token_age(Duration::from_secs(config.canvas.max_token_age_seconds))
+    .with_schedule(
+        Duration::from_secs(config.canvas.jwks_refresh_seconds),
+        Duration::from_secs(config.canvas.jwks_key_grace_seconds),
+    );
+    tasks.spawn(
+        "JWKS refresh",
+        verifier
+            .clone()
+            .keep_fresh(stopping.child_token().cancelled_owned()),
+    );
     let canvas = CanvasIngest::new(
         verifier,
         writer,

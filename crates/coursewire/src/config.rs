@@ -72,6 +72,10 @@ pub struct DatabaseConfig {
 pub struct CanvasConfig {
     pub jwks_url: String,
     pub jwks_min_refresh_seconds: u64,
+    /// The JWKS is refetched this often even when every `kid` is known.
+    pub jwks_refresh_seconds: u64,
+    /// A key the JWKS stopped serving is still accepted this long.
+    pub jwks_key_grace_seconds: u64,
     pub allow_unsigned: bool,
     pub leeway_seconds: u64,
     /// A signed event whose `iat` is older than this is refused as stale.
@@ -190,6 +194,8 @@ impl fmt::Debug for CanvasConfig {
         f.debug_struct("CanvasConfig")
             .field("jwks_url", &RedactedUrl(&self.jwks_url))
             .field("jwks_min_refresh_seconds", &self.jwks_min_refresh_seconds)
+            .field("jwks_refresh_seconds", &self.jwks_refresh_seconds)
+            .field("jwks_key_grace_seconds", &self.jwks_key_grace_seconds)
             .field("allow_unsigned", &self.allow_unsigned)
             .field("leeway_seconds", &self.leeway_seconds)
             .field("max_token_age_seconds", &self.max_token_age_seconds)
@@ -683,6 +689,9 @@ impl Config {
             uuid.is_empty() || uuid.len() > 128 || !uuid.chars().all(|c| c.is_ascii_graphic())
         }) {
             bail!("canvas.account_uuids: {bad:?} is not a root account uuid");
+        }
+        if self.canvas.jwks_refresh_seconds == 0 {
+            bail!("canvas.jwks_refresh_seconds must be positive");
         }
         if self.canvas.max_token_age_seconds < 60 {
             bail!(

@@ -284,6 +284,122 @@ async fn unknown_kids_refetch_the_jwks_at_most_once_a_minute() {
     app.stop().await.unwrap();
 }
 
+/// While the JWKS host is down, a burst of 200 unknown `kid`s causes one fetch (not one each),
+/// is answered 503 so Canvas retries, and events signed with cached keys are still taken. A
+/// JWKS that comes back empty, oversized or garbled never wipes the cached keys; keys it
+/// stops serving are dropped after the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jwks_cache_survives_outages_floods_and_bad_answers() {
+    let k = keys();
+    let jwks = JwksServer::start(&[&k[0], &k[1]]).await;
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_with(db, &jwks.url, |c| {
+        c.canvas.jwks_min_refresh_seconds = 2;
+        c.canvas.jwks_refresh_seconds = 3600;
+        c.canvas.jwks_key_grace_seconds = 0;
+    })
+    .await;
+    assert_eq!(app.post_signed(&enrollment_event(1), &k[0]).await.0, 200);
+    let fetched = jwks.fetch_count();
+    jwks.go_down();
+    // Past min_refresh, so an unknown kid may fetch again.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let bodies: Vec<String> = (0..200)
+        .map(|n| sign(&enrollment_event(1000 + n), &k[3]))
+        .collect();
+    let mut burst = tokio::task::JoinSet::new();
+    for body in bodies {
+        let (client, url) = (app.client.clone(), format!("{}/hooks/canvas", app.base));
+        burst.spawn(async move {
+            client
+                .post(url)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    while let Some(status) = burst.join_next().await {
+        assert_eq!(
+            status.unwrap(),
+            503,
+            "unknown kid while the JWKS is down: retry later"
+        );
+    }
+    assert_eq!(
+        jwks.fetch_count() - fetched,
+        1,
+        "one fetch for the whole burst"
+    );
+    assert_eq!(
+        app.post_signed(&enrollment_event(2), &k[1]).await.0,
+        200,
+        "cached keys still verify during the outage"
+    );
+
+    // Bad answers after the outage: each is one fetch (a new unknown kid, min_refresh later),
+    // and none of them empties the cache.
+    for bad in [
+        json!({"keys": []}).to_string(),
+        "not json".to_owned(),
+        format!("{{\"keys\": [], \"pad\": \"{}\"}}", "x".repeat(100_000)),
+    ] {
+        jwks.answer_with(bad);
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let (status, _) = app.post_signed(&enrollment_event(3000), &k[3]).await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            app.post_signed(&enrollment_event(3001 + jwks.fetch_count() as u64), &k[0])
+                .await
+                .0,
+            200
+        );
+    }
+
+    // Canvas rotates k[0] out (grace 0 here): after the next fetch it is refused.
+    jwks.set_keys(&[&k[1], &k[2]]);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        app.post_signed(&enrollment_event(4000), &k[2]).await.0,
+        200,
+        "the new key"
+    );
+    let (status, body) = app.post_signed(&enrollment_event(4001), &k[0]).await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (401, Some("unknown_kid")),
+        "{body}"
+    );
+    app.stop().await.unwrap();
+}
+
+/// A JWS header is size-checked before it is decoded, and a `kid` or `alg` the sender chose is
+/// cut short wherever it is echoed.
+#[tokio::test]
+async fn oversized_headers_and_long_kids_are_refused_short() {
+    let k = keys();
+    let jwks = JwksServer::start(&[&k[0]]).await;
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn(db, &jwks.url, false).await;
+    let huge = format!("{}.e30.c2ln", "A".repeat(10_000));
+    let (status, body) = app.post_canvas(huge, "application/jwt").await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (401, Some("malformed")),
+        "{body}"
+    );
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("k".repeat(1000));
+    let token = jsonwebtoken::encode(&header, &enrollment_event(1), &k[0].encoding).unwrap();
+    let (status, body) = app.post_canvas(token, "application/jwt").await;
+    assert_eq!(status, 401);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.len() < 200, "{detail}");
+    app.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn envelope_under_one_wrapping_claim_is_accepted() {
     let k = keys();

@@ -100,6 +100,8 @@ pub fn sign(claims: &Value, key: &SigningKey) -> String {
 pub struct JwksServer {
     pub url: String,
     keys: Arc<RwLock<Vec<Value>>>,
+    /// Instead of the keys: 503 (`None` inside) or this body.
+    instead: Arc<RwLock<Option<Option<String>>>>,
     pub fetches: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -109,14 +111,20 @@ impl JwksServer {
             initial.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>(),
         ));
         let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (k, f) = (keys.clone(), fetches.clone());
+        let instead: Arc<RwLock<Option<Option<String>>>> = Arc::default();
+        let (k, f, i) = (keys.clone(), fetches.clone(), instead.clone());
         let app = Router::new().route(
             "/jwks",
             get(move || {
-                let (k, f) = (k.clone(), f.clone());
+                let (k, f, i) = (k.clone(), f.clone(), i.clone());
                 async move {
+                    use axum::response::IntoResponse;
                     f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    axum::Json(json!({"keys": *k.read().unwrap()}))
+                    match i.read().unwrap().clone() {
+                        Some(None) => axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                        Some(Some(body)) => body.into_response(),
+                        None => axum::Json(json!({"keys": *k.read().unwrap()})).into_response(),
+                    }
                 }
             }),
         );
@@ -126,12 +134,24 @@ impl JwksServer {
         Self {
             url: format!("http://{addr}/jwks"),
             keys,
+            instead,
             fetches,
         }
     }
 
     pub fn set_keys(&self, keys: &[&SigningKey]) {
         *self.keys.write().unwrap() = keys.iter().map(|k| k.jwk.clone()).collect();
+        *self.instead.write().unwrap() = None;
+    }
+
+    /// Answers 503 from now on (until [`JwksServer::set_keys`]).
+    pub fn go_down(&self) {
+        *self.instead.write().unwrap() = Some(None);
+    }
+
+    /// Answers `body` instead of the keys (until [`JwksServer::set_keys`]).
+    pub fn answer_with(&self, body: String) {
+        *self.instead.write().unwrap() = Some(Some(body));
     }
 
     pub fn fetch_count(&self) -> usize {
