@@ -160,6 +160,7 @@ mod tests {
             source: "canvas://canvas.test.edu".into(),
             event_name: "course_section_updated".into(),
             time_inferred: false,
+            time_bounded_from: None,
             sent_as: None,
         }
     }

@@ -65,6 +65,10 @@ pub struct Observation {
     pub event_name: String,
     /// True when the event had no readable time and the receive time stood in.
     pub time_inferred: bool,
+    /// The event's own time when it lay further ahead of its receipt than
+    /// [`MAX_AHEAD_MS`]: the receive time orders it instead, so one event from a wrong clock
+    /// cannot freeze its entity against every real update until that time comes.
+    pub time_bounded_from: Option<i64>,
     /// The event name upstream sent, when the body showed the event to be another (the body
     /// decides: `event_name` is then the name of what the body is).
     pub sent_as: Option<String>,
@@ -98,6 +102,9 @@ pub enum ObserveError {
     NoData { event_name: String },
 }
 
+/// How far ahead of its receipt an event's time may lie and still order it (clock skew).
+pub const MAX_AHEAD_MS: i64 = 5 * 60 * 1000;
+
 /// Reads the catalog observation out of a decoded event: `Ok(None)` when the event is not a
 /// catalog event, an error when it is one but cannot be applied.
 pub fn observe(
@@ -128,6 +135,11 @@ pub fn observe(
         Some(t) => (t.timestamp_millis(), false),
         None => (received_at_ms, true),
     };
+    let (time_ms, time_bounded_from) = if time_ms > received_at_ms.saturating_add(MAX_AHEAD_MS) {
+        (received_at_ms, Some(time_ms))
+    } else {
+        (time_ms, None)
+    };
     Ok(Some(Observation {
         entity,
         version: Version {
@@ -139,6 +151,7 @@ pub fn observe(
         source: event.cloud.source.clone(),
         event_name,
         time_inferred,
+        time_bounded_from,
         sent_as: event.sent_as.clone(),
     }))
 }
@@ -327,6 +340,7 @@ mod tests {
             source: "canvas://canvas.test".into(),
             event_name: "enrollment_updated".into(),
             time_inferred: false,
+            time_bounded_from: None,
             sent_as: None,
         }
     }
@@ -441,6 +455,32 @@ mod tests {
         ));
     }
 
+    /// An event from a clock far ahead is ordered by its receipt, so it cannot freeze the
+    /// entity against every real update until its time comes; its own time is kept.
+    #[test]
+    fn an_event_time_far_ahead_is_bounded_by_the_receive_time() {
+        let event = canvas::decode_value(&json!({
+            "metadata": {"event_name": "enrollment_updated", "event_time": "2099-01-01T00:00:00.000Z",
+                         "hostname": "canvas.test.edu", "request_id": "r9"},
+            "body": {"enrollment_id": "48", "course_id": "565", "workflow_state": "active"}
+        }))
+        .expect("decodes")
+        .remove(0);
+        let received = 1_788_256_800_000;
+        let observed = observe(&event, received)
+            .expect("ok")
+            .expect("catalog event");
+        assert_eq!(observed.version.time_ms, received);
+        assert_eq!(observed.time_bounded_from, Some(4_070_908_800_000));
+        let slightly_ahead = observe(&event, 4_070_908_800_000 - MAX_AHEAD_MS)
+            .expect("ok")
+            .expect("catalog event");
+        assert_eq!(
+            slightly_ahead.time_bounded_from, None,
+            "clock skew is tolerated"
+        );
+    }
+
     #[test]
     fn observe_reads_catalog_events_and_skips_others() {
         let event = canvas::decode_value(&json!({
@@ -450,7 +490,13 @@ mod tests {
         }))
         .expect("decodes")
         .remove(0);
-        let observed = observe(&event, 0).expect("ok").expect("catalog event");
+        // Received a second after it happened.
+        let received = 1_788_256_801_000;
+        let observed = observe(&event, received)
+            .expect("ok")
+            .expect("catalog event");
+        assert_eq!(observed.version.time_ms, 1_788_256_800_000);
+        assert_eq!(observed.time_bounded_from, None);
         assert_eq!(observed.entity, EntityRef::new(EntityKind::Enrollment, 48));
         assert_eq!(observed.entity.subject(), "enrollment/48");
         assert!(!observed.state.contains_key("raw"));

@@ -25,7 +25,7 @@ use crate::metrics::Metrics;
 use crate::store::{
     InboxStatus, InsertOutcome, NewInboxEntry, REJECTED_BODY_PREFIX_BYTES, RejectedRequest,
 };
-pub use writer::InboxWriter;
+pub use writer::{InboxWriter, Stored};
 
 /// Headers worth keeping with an event: enough to trace a delivery, nothing secret.
 const KEPT_HEADERS: &[&str] = &[
@@ -261,14 +261,27 @@ impl CanvasIngest {
         let entry = inbox_entry(request, admitted.verification, decoded, self.clock.now_ms());
         let quarantine_reason = entry.status_reason.clone();
         match self.writer.submit(entry).await {
-            Ok(InsertOutcome::Inserted { id }) => match quarantine_reason {
+            Ok(Stored {
+                outcome: InsertOutcome::Inserted { id },
+                as_received: Some(reason),
+            }) => HookOutcome::Quarantined {
+                inbox_id: id,
+                reason,
+            },
+            Ok(Stored {
+                outcome: InsertOutcome::Inserted { id },
+                ..
+            }) => match quarantine_reason {
                 Some(reason) => HookOutcome::Quarantined {
                     inbox_id: id,
                     reason,
                 },
                 None => HookOutcome::Accepted { inbox_id: id },
             },
-            Ok(InsertOutcome::Duplicate) => HookOutcome::Duplicate,
+            Ok(Stored {
+                outcome: InsertOutcome::Duplicate,
+                ..
+            }) => HookOutcome::Duplicate,
             // The writer logged the store's own error; Canvas is told only to come back.
             Err(_) => HookOutcome::Unavailable {
                 detail: "the inbox cannot store events now; retry".into(),

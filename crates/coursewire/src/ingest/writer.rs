@@ -21,11 +21,17 @@ use crate::wake::{Waiter, Wake};
 /// piling up memory.
 const QUEUE_DEPTH: usize = 16 * 1024;
 
+/// What became of a submitted entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub outcome: InsertOutcome,
+    /// Set when the store refused the row as read and it was kept quarantined as received,
+    /// with this reason.
+    pub as_received: Option<String>,
+}
+
 enum Job {
-    Event(
-        NewInboxEntry,
-        oneshot::Sender<Result<InsertOutcome, StoreError>>,
-    ),
+    Event(NewInboxEntry, oneshot::Sender<Result<Stored, StoreError>>),
     Rejection(RejectedRequest),
 }
 
@@ -87,7 +93,7 @@ impl InboxWriter {
     }
 
     /// Stores `entry` and returns once it is committed (or known to be a duplicate).
-    pub async fn submit(&self, entry: NewInboxEntry) -> Result<InsertOutcome, StoreError> {
+    pub async fn submit(&self, entry: NewInboxEntry) -> Result<Stored, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job::Event(entry, reply))
@@ -136,12 +142,23 @@ async fn run(
         }
         if !entries.is_empty() {
             metrics.ingest_batch_size.observe(entries.len() as f64);
-            let result = store.insert_inbox_batch(&entries).await;
-            committing.store(result.is_ok(), Ordering::Relaxed);
-            if result.is_ok() {
+            let results = commit(&store, &entries).await;
+            let stored = results.iter().any(Result::is_ok);
+            committing.store(
+                stored
+                    || results
+                        .iter()
+                        .all(|r| r.as_ref().is_err_and(|e| !e.is_transient())),
+                Ordering::Relaxed,
+            );
+            if stored {
                 committed.notify();
             }
-            answer(result, replies.drain(..), entries.len());
+            for (reply, result) in replies.drain(..).zip(results) {
+                // A requester that gave up (client disconnected) no longer needs the answer;
+                // its row is committed either way.
+                let _ = reply.send(result);
+            }
             entries.clear();
         }
         if !rejections.is_empty() {
@@ -157,34 +174,87 @@ async fn run(
     tracing::debug!("inbox writer drained and stopped");
 }
 
-fn answer(
-    result: Result<Vec<InsertOutcome>, StoreError>,
-    replies: impl Iterator<Item = oneshot::Sender<Result<InsertOutcome, StoreError>>>,
-    expected: usize,
-) {
-    match result {
-        Ok(outcomes) if outcomes.len() == expected => {
-            for (reply, outcome) in replies.zip(outcomes) {
-                // A requester that gave up (client disconnected) no longer needs the answer;
-                // its row is committed either way.
-                let _ = reply.send(Ok(outcome));
-            }
+/// One group commit, and what each entry gets. When the batch fails for a reason of its own
+/// rows (not a transient store failure), they are stored one by one, so one malformed row (a
+/// NUL byte PostgreSQL will not keep in text, a field over an index's size) never fails the
+/// others; that row is then kept quarantined as received, with the reason, or, if even that
+/// fails, answered 503 alone.
+async fn commit(store: &Store, entries: &[NewInboxEntry]) -> Vec<Result<Stored, StoreError>> {
+    let stored = |outcome| Stored {
+        outcome,
+        as_received: None,
+    };
+    let err = match store.insert_inbox_batch(entries).await {
+        Ok(outcomes) if outcomes.len() == entries.len() => {
+            return outcomes.into_iter().map(|o| Ok(stored(o))).collect();
         }
-        Ok(outcomes) => {
-            let msg = format!(
-                "store returned {} outcomes for {expected} entries",
-                outcomes.len()
-            );
-            for reply in replies {
-                let _ = reply.send(Err(StoreError::Other(msg.clone())));
+        Ok(outcomes) => StoreError::Other(format!(
+            "store returned {} outcomes for {} entries",
+            outcomes.len(),
+            entries.len()
+        )),
+        Err(err) => err,
+    };
+    if err.is_transient() {
+        tracing::error!(error = %err, rows = entries.len(), "inbox commit failed; requests answered 503");
+        let msg = err.to_string();
+        return entries
+            .iter()
+            .map(|_| Err(StoreError::Unavailable(msg.clone())))
+            .collect();
+    }
+    tracing::warn!(error = %err, rows = entries.len(), "inbox batch refused; storing its rows one by one");
+    let mut results = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let alone = match store.insert_inbox_batch(std::slice::from_ref(entry)).await {
+            Ok(mut outcome) if outcome.len() == 1 => Ok(outcome.remove(0)),
+            Ok(_) => Err(StoreError::Other("no outcome for one entry".into())),
+            Err(err) => Err(err),
+        };
+        let result = match alone {
+            Err(err) if !err.is_transient() => {
+                tracing::warn!(error = %err, dedup_key = %entry.dedup_key, "inbox row refused; kept quarantined as received");
+                let kept = as_received(entry, &err);
+                let reason = kept.status_reason.clone();
+                store
+                    .insert_inbox_batch(std::slice::from_ref(&kept))
+                    .await
+                    .and_then(|mut outcome| {
+                        outcome
+                            .pop()
+                            .ok_or_else(|| StoreError::Other("no outcome for one entry".into()))
+                    })
+                    .map(|outcome| Stored {
+                        outcome,
+                        as_received: reason,
+                    })
             }
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "inbox commit failed; requests answered 503");
-            let msg = err.to_string();
-            for reply in replies {
-                let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
-            }
-        }
+            other => other.map(stored),
+        };
+        results.push(result.map_err(|err| StoreError::Unavailable(err.to_string())));
+    }
+    results
+}
+
+/// A row the store refused, reduced to what it surely keeps: the body as received (bytes),
+/// quarantined with the reason; the fields read from it (name, subject, key) are left out.
+fn as_received(entry: &NewInboxEntry, err: &StoreError) -> NewInboxEntry {
+    use sha2::{Digest, Sha256};
+    let clean = |text: &str| text.replace('\0', "\\u0000");
+    NewInboxEntry {
+        source: entry.source.clone(),
+        dedup_key: format!("raw:{}", hex::encode(Sha256::digest(&entry.body))),
+        received_at_ms: entry.received_at_ms,
+        event_name: None,
+        event_time_ms: None,
+        subject: None,
+        body: entry.body.clone(),
+        headers: clean(&entry.headers),
+        verification: clean(&entry.verification),
+        status: crate::store::InboxStatus::Quarantined,
+        status_reason: Some(clean(&format!(
+            "could not be stored as read (the store refused a field: {}); kept as received",
+            err.to_string().chars().take(200).collect::<String>()
+        ))),
     }
 }

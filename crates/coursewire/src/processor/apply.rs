@@ -197,6 +197,10 @@ async fn apply_step(
         "time_inferred": observed.time_inferred,
         "previous_version": current.as_ref().map(|c| &c.version),
     });
+    if let Some(original) = observed.time_bounded_from {
+        // Ordered by its receipt instead: its own time is kept here, flagged.
+        detail["event_time_bounded_from"] = json!(original);
+    }
     if let Some(sent_as) = &observed.sent_as {
         // The body decided what the event is about; the name it came with is evidence.
         detail["event_name_sent"] = json!(sent_as);

@@ -21,8 +21,11 @@
 //!   stalled, most likely on the lane's head row; taking it over counts an attempt against
 //!   that row. A row that keeps killing workers is quarantined once it has been abandoned
 //!   `processor.max_attempts` times, with the reason, instead of taking the fleet down. A
-//!   transaction that fails with a store error counts too (and leaves the error on the row),
-//!   so a row that fails every time is quarantined instead of retried forever.
+//!   transaction that fails with a store error that is the row's own (a constraint, bad data)
+//!   counts too (and leaves the error on the row), so a row that fails every time is
+//!   quarantined instead of retried forever. A *transient* store error (busy, locked, lost
+//!   connection, serialization failure, statement timeout: `StoreError::is_transient`) says
+//!   nothing about the rows and never counts: the batch is simply tried again.
 //! * **Bad events** (undecodable body, a catalog event without an id) are quarantined at once
 //!   with the reason: visible, replayable after a fix, never a panic.
 //! * **Fairness**: a lane is drained for at most `processor.max_rows_per_lane` rows per claim.
@@ -324,6 +327,12 @@ impl Processor {
             let mut appended = false;
             let results = match apply::apply_batch(self.store.as_ref(), at, &batch).await {
                 Ok(results) => results,
+                // The database is busy, gone or restarting: no row is at fault. The round
+                // ends; its lanes are given back and tried again, nothing counted.
+                Err(err) if err.is_transient() => {
+                    tracing::warn!(error = %err, rows = batch.len(), "store unavailable; the batch will be retried");
+                    return Err(err);
+                }
                 Err(err) => {
                     // Row by row, so that the failure is counted against the row at fault
                     // and the others of the batch still go through.
@@ -393,7 +402,9 @@ impl Processor {
         match apply::apply_batch(self.store.as_ref(), at, std::slice::from_ref(item)).await {
             Ok(mut results) => Ok(results.pop().unwrap_or(Applied::NotPending)),
             Err(err) => {
-                self.note_failure(item, &err).await;
+                if !err.is_transient() {
+                    self.note_failure(item, &err).await;
+                }
                 Err(err)
             }
         }

@@ -73,8 +73,15 @@ impl Pool {
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             Ok(Self::Sqlite(pool))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options =
-                PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            // No statement may run, and no transaction stay open idle, without end: a stuck
+            // query or a client that went away mid-transaction would hold locks (and a pool
+            // slot) for ever. Both are transient failures to the caller (57014, 25P03).
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::BadUrl(e.to_string()))?
+                .options([
+                    ("statement_timeout", "120s"),
+                    ("idle_in_transaction_session_timeout", "60s"),
+                ]);
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
@@ -201,4 +208,27 @@ impl Locking {
             Self::SkipLocked => " FOR UPDATE SKIP LOCKED",
         }
     }
+}
+
+/// Whether a database error code means "try again later", not "this write is wrong": SQLite
+/// busy or locked (5, 6, and their extended codes); PostgreSQL serialization failure and
+/// deadlock (40001, 40P01), lock not available (55P03), statement timeout or cancel (57014),
+/// the server shutting down or the backend killed (57P01–57P03), too many connections (53300),
+/// an idle transaction timed out (25P03), and connection exceptions (08…).
+pub fn is_transient(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = error.code() else {
+        return false;
+    };
+    if error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        // Extended result codes keep the primary code in the low byte.
+        return code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+    }
+    code.starts_with("08")
+        || matches!(
+            code.as_ref(),
+            "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03" | "53300" | "25P03"
+        )
 }

@@ -61,8 +61,20 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_owned())
             }
+            sqlx::Error::Database(db) if dialect::is_transient(db.as_ref()) => {
+                StoreError::Unavailable(err.to_string())
+            }
             _ => StoreError::Other(err.to_string()),
         }
+    }
+}
+
+impl StoreError {
+    /// A failure that says nothing about the data: retrying later may succeed (the database
+    /// busy, unreachable, restarting, or a transaction that lost a race). It never counts
+    /// against a row.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
     }
 }
 

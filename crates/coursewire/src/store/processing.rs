@@ -173,9 +173,11 @@ impl Store {
     }
 
     /// In ONE transaction: takes each lane that has no live lease for `owner` until
-    /// `until_ms`. A lease left behind past its `lease_until` is taken over, and that counts an
-    /// attempt against the lane's head row (its owner crashed or stalled on it); a lane that
-    /// was released has no lease row and is claimed without counting. Returns the lanes won.
+    /// `until_ms`. A lease left behind past its `lease_until` is taken over, and, when another
+    /// owner left it, that counts an attempt against the lane's head row (its owner crashed or
+    /// stalled on it); `owner`'s own expired lease was left by a store failure it could not
+    /// release through, and counts nothing; a lane that was released has no lease row and is
+    /// claimed without counting. Returns the lanes won.
     /// A few statements per chunk of lanes, not two per lane: under a flood every event is a
     /// lane of its own.
     pub async fn claim_lanes(
@@ -189,8 +191,26 @@ impl Store {
         let mut won: HashSet<String> = HashSet::with_capacity(lanes.len());
         for chunk in lanes.chunks(LANES_PER_STATEMENT) {
             let keys: Vec<String> = chunk.iter().map(Lane::key).collect();
-            // A lease row left behind expired means its owner died or stalled: take it over
-            // and count an attempt against the lane's head, the row that owner was likely on.
+            // Who held the expired leases: one of this process's own was left behind by a
+            // transient store failure (it could not release it), not by a crash.
+            let mut expired = sql_built(format!(
+                "SELECT lane, lease_owner FROM processor_lanes WHERE lane IN ({}) \
+                 AND lease_until < $1",
+                placeholders(2, keys.len())
+            ))
+            .bind(now_ms);
+            for key in &keys {
+                expired = expired.bind(key);
+            }
+            let expired: Vec<(String, Option<String>)> = expired.fetch_all(&mut tx).await?;
+            let left_by_crash: HashSet<String> = expired
+                .into_iter()
+                .filter(|(_, was)| was.as_deref() != Some(owner))
+                .map(|(lane, _)| lane)
+                .collect();
+            // A lease row left behind expired by another process means that process died or
+            // stalled: take it over and count an attempt against the lane's head, the row that
+            // owner was likely on.
             let taken_over: Vec<(String,)> = PROCESSOR_LANE
                 .take_over_any(
                     keys.iter().map(Into::into).collect(),
@@ -202,7 +222,8 @@ impl Store {
                 .fetch_all(&mut tx)
                 .await?;
             for (key,) in taken_over {
-                if let Some(lane) = chunk.iter().find(|lane| lane.key() == key)
+                if left_by_crash.contains(&key)
+                    && let Some(lane) = chunk.iter().find(|lane| lane.key() == key)
                     && let Some(head) = lane_head(&mut tx, lane, 1).await?.first()
                 {
                     sql("UPDATE inbox SET attempts = attempts + 1 WHERE id = $1")
