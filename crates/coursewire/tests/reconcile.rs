@@ -515,8 +515,15 @@ fn a_repair_event_decodes_to_what_canvas_shows_and_wins_only_over_older_state() 
     };
     let mut body = synthesize::enrollment_body(565, &read);
     synthesize::carry_over(EntityKind::Enrollment, &mut body, &catalog);
-    let repair = synthesize::synthesize(&ctx, &entity, Some(565), body.clone(), Some(&catalog), 5)
-        .expect("synthesizes");
+    let repair = synthesize::synthesize(
+        &ctx,
+        &entity,
+        Some(565),
+        body.clone(),
+        Some(&catalog),
+        ctx.read_ms + 5,
+    )
+    .expect("synthesizes");
     assert_eq!(repair.entry.source, "reconcile");
     assert_eq!(repair.entry.subject.as_deref(), Some("enrollment/48"));
     assert_eq!(
@@ -564,11 +571,25 @@ fn a_repair_event_decodes_to_what_canvas_shows_and_wins_only_over_older_state() 
 
     // Same catalog, same content: the same dedup key (nothing new in the inbox); once the
     // catalog moved on, a new one.
-    let again = synthesize::synthesize(&ctx, &entity, Some(565), body.clone(), Some(&catalog), 9)
-        .expect("synthesizes");
+    let again = synthesize::synthesize(
+        &ctx,
+        &entity,
+        Some(565),
+        body.clone(),
+        Some(&catalog),
+        ctx.read_ms + 9,
+    )
+    .expect("synthesizes");
     assert_eq!(again.entry.dedup_key, repair.entry.dedup_key);
-    let moved = synthesize::synthesize(&ctx, &entity, Some(565), body, Some(&repaired), 9)
-        .expect("synthesizes");
+    let moved = synthesize::synthesize(
+        &ctx,
+        &entity,
+        Some(565),
+        body,
+        Some(&repaired),
+        ctx.read_ms + 9,
+    )
+    .expect("synthesizes");
     assert_ne!(moved.entry.dedup_key, repair.entry.dedup_key);
 }
 
