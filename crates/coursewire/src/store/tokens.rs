@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::query::sql;
+use super::query::{sql, sql_built};
 use super::{Store, StoreError, StoreResult};
 
 /// A token as stored: never the token itself.
@@ -76,22 +76,24 @@ impl Store {
 
     /// The live token with this hash, if any.
     pub async fn live_token(&self, token_sha256: &str) -> StoreResult<Option<ApiToken>> {
-        let row: Option<ApiTokenRecord> = sql(
-            "SELECT name, role, subscriptions, created_at, revoked_at FROM api_tokens \
-             WHERE token_sha256 = $1 AND revoked_at IS NULL",
-        )
-        .bind(token_sha256)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(ApiToken::try_from).transpose()
+        self.live_token_by("token_sha256", token_sha256).await
     }
 
     async fn token_named(&self, name: &str) -> StoreResult<Option<ApiToken>> {
-        let row: Option<ApiTokenRecord> = sql(
+        self.live_token_by("name", name).await
+    }
+
+    /// The live token whose `column` (`name` or `token_sha256`) is `value`.
+    async fn live_token_by(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> StoreResult<Option<ApiToken>> {
+        let row: Option<ApiTokenRecord> = sql_built(format!(
             "SELECT name, role, subscriptions, created_at, revoked_at FROM api_tokens \
-             WHERE name = $1 AND revoked_at IS NULL",
-        )
-        .bind(name)
+             WHERE {column} = $1 AND revoked_at IS NULL"
+        ))
+        .bind(value)
         .fetch_optional(&self.pool)
         .await?;
         row.map(ApiToken::try_from).transpose()
