@@ -179,8 +179,10 @@ pub async fn serve(
     let metrics_apart = !config.server.metrics_listen.is_empty();
     if metrics_apart {
         let addr = &config.server.metrics_listen;
-        let metrics_listener = TcpListener::bind(addr)
-            .await
+        let metrics_listener = addr
+            .parse()
+            .map_err(anyhow::Error::new)
+            .and_then(|addr| Ok(web::edge::bind(addr)?))
             .with_context(|| format!("cannot listen on server.metrics_listen {addr}"))?;
         tracing::info!(addr, "metrics on their own listener");
         let serving = web::edge::serve(

@@ -11,8 +11,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 
 pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
+    let listener = crate::web::edge::bind(config.server.listen)
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     app::serve(
         config,

@@ -4,8 +4,8 @@
 //! Canvas counts towards deactivating the subscription.
 //!
 //! * At most `max_connections` are served at once (capped below the open-file limit). The
-//!   next connection is not accepted until one ends: it waits in the kernel's accept queue,
-//!   holding no descriptor of ours.
+//!   next connection is not accepted until one ends: it waits in the kernel's accept queue
+//!   ([`bind`] asks for a long one), holding no descriptor of ours.
 //! * A connection that has not sent a whole request head within `header_read_timeout` is
 //!   closed; the same timer closes an idle keep-alive connection.
 //! * Body and whole-request timeouts answer 408 (tower-http layers on the router).
@@ -34,6 +34,25 @@ use crate::config::ServerConfig;
 
 /// Descriptors kept free for the database, the log and outgoing requests.
 const SPARE_FILES: usize = 128;
+
+/// Connections the kernel completes and queues while every slot is taken (the listen
+/// backlog; the kernel caps it at `net.core.somaxconn`). The default of 128 would leave a
+/// client's SYN unanswered, to be retried a second or more later, as soon as a flood fills
+/// the slots and the queue.
+const ACCEPT_QUEUE: u32 = 4096;
+
+/// A listener on `addr` with the accept queue above (and `SO_REUSEADDR`, so a restart can
+/// bind while old connections linger in TIME_WAIT).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_QUEUE)
+}
 
 /// The limits of one listener.
 #[derive(Debug, Clone)]
