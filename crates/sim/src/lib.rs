@@ -39,6 +39,7 @@
 
 pub mod canvas;
 pub mod changes;
+mod client_auth;
 pub mod clock;
 pub mod config;
 pub mod control;

@@ -175,10 +175,19 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
         .into_response()
 }
 
-pub async fn token_endpoint(State(s): State<AppState>, Form(f): Form<TokenForm>) -> Response {
+pub async fn token_endpoint(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<TokenForm>,
+) -> Response {
     let cfg = &s.config;
-    if f.client_id.as_deref() != Some(cfg.oauth_client_id.as_str())
-        || f.client_secret.as_deref() != Some(cfg.oauth_client_secret.as_str())
+    let (client_id, client_secret) = crate::client_auth::client_credentials(
+        &headers,
+        f.client_id.as_deref(),
+        f.client_secret.as_deref(),
+    );
+    if client_id.as_deref() != Some(cfg.oauth_client_id.as_str())
+        || client_secret.as_deref() != Some(cfg.oauth_client_secret.as_str())
     {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client");
     }

@@ -225,32 +225,16 @@ pub struct TokenForm {
     scope: Option<String>,
 }
 
-/// Client credentials may come in the form or as HTTP Basic auth.
-fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let b64 = v.strip_prefix("Basic ")?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    Some((id.to_owned(), secret.to_owned()))
-}
-
 pub async fn token(
     State(s): State<AppState>,
     headers: HeaderMap,
     axum::Form(f): axum::Form<TokenForm>,
 ) -> Response {
-    let basic = basic_auth(&headers);
-    let client_id = f
-        .client_id
-        .clone()
-        .or_else(|| basic.as_ref().map(|b| b.0.clone()));
-    let client_secret = f
-        .client_secret
-        .clone()
-        .or_else(|| basic.as_ref().map(|b| b.1.clone()));
+    let (client_id, client_secret) = crate::client_auth::client_credentials(
+        &headers,
+        f.client_id.as_deref(),
+        f.client_secret.as_deref(),
+    );
     let now = s.clock.now_ms();
     let grant = s.panopto.grant(
         &s.config,
