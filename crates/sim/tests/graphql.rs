@@ -232,6 +232,20 @@ async fn invalid_queries_and_limits_are_refused() {
             "{bad}: no data for an invalid query"
         );
     }
+    // Like Canvas's, an error that points into the query says where: one error, its line and
+    // column.
+    let (_, v, _) = gql(&t, "{\n  course(id: \"1\") {\n    nme\n  }\n}", json!({})).await;
+    let errors = v["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "one mistake, one error: {v}");
+    assert_eq!(
+        errors[0]["message"], "Field 'nme' doesn't exist on type 'Course'",
+        "{v}"
+    );
+    assert_eq!(
+        errors[0]["locations"],
+        json!([{"line": 3, "column": 5}]),
+        "{v}"
+    );
     // A missing required variable.
     let (_, v, _) = gql(
         &t,

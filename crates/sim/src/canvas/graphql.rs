@@ -62,19 +62,60 @@ pub fn schema() -> Result<&'static Valid<Schema>, &'static str> {
         .map_err(String::as_str)
 }
 
-fn error_response(status: StatusCode, messages: Vec<String>) -> Response {
-    let errors: Vec<Value> = messages
-        .into_iter()
-        .map(|m| json!({ "message": m }))
-        .collect();
+/// GraphQL error objects, as Canvas answers them: `message`, and `locations` (line and column
+/// in the query) where the error points into it.
+type Errors = Vec<Value>;
+
+/// An error that points nowhere in the query (a limit, a bad request).
+fn message(text: impl Into<String>) -> Errors {
+    vec![json!({ "message": text.into() })]
+}
+
+fn error_response(status: StatusCode, errors: Errors) -> Response {
     (status, Json(json!({ "errors": errors }))).into_response()
 }
 
-/// Parse and validate a query against the schema; the errors are GraphQL error messages.
-pub fn validate(query: &str) -> Result<Valid<ExecutableDocument>, Vec<String>> {
-    let schema = schema().map_err(|e| vec![e.to_owned()])?;
-    ExecutableDocument::parse_and_validate(schema, query, "query.graphql")
-        .map_err(|e| e.errors.iter().map(|d| d.to_json().message).collect())
+/// graphql-ruby's words for the validation error clients see most (an unknown field):
+/// "Field 'nme' doesn't exist on type 'Course'"; other messages as apollo writes them.
+fn canvas_wording(message: &str) -> String {
+    let unknown = message
+        .strip_prefix("type `")
+        .and_then(|rest| rest.split_once("` does not have a field `"))
+        .and_then(|(ty, rest)| Some((ty, rest.strip_suffix('`')?)));
+    match unknown {
+        Some((ty, field)) => format!("Field '{field}' doesn't exist on type '{ty}'"),
+        None => message.to_owned(),
+    }
+}
+
+/// Parse and validate a query against the schema; each error with its `locations`.
+pub fn validate(query: &str) -> Result<Valid<ExecutableDocument>, Errors> {
+    let schema = schema().map_err(message)?;
+    ExecutableDocument::parse_and_validate(schema, query, "query.graphql").map_err(|e| {
+        let errors: Vec<_> = e.errors.iter().map(|d| d.to_json()).collect();
+        // apollo also reports the selection an unknown field leaves empty; graphql-ruby
+        // (Canvas) reports the unknown field alone.
+        let unknown_field = errors
+            .iter()
+            .any(|error| error.message.contains("does not have a field"));
+        errors
+            .into_iter()
+            .filter(|error| {
+                !(unknown_field && error.message.contains("must have a subselection set"))
+            })
+            .map(|error| {
+                let mut out = json!({ "message": canvas_wording(&error.message) });
+                if !error.locations.is_empty() {
+                    out["locations"] = error
+                        .locations
+                        .iter()
+                        .map(|l| json!({ "line": l.line, "column": l.column }))
+                        .collect();
+                }
+                out
+            })
+            .collect()
+    })
 }
 
 struct Request {
@@ -146,7 +187,7 @@ pub async fn endpoint(
 ) -> Response {
     let req = match parse_request(&headers, &body) {
         Ok(r) => r,
-        Err(m) => return error_response(StatusCode::BAD_REQUEST, vec![m]),
+        Err(m) => return error_response(StatusCode::BAD_REQUEST, message(m)),
     };
     // Parsing the schema the first time takes a moment: keep it off the async workers.
     let state = s.clone();
@@ -158,39 +199,36 @@ pub async fn endpoint(
             r.extensions_mut().insert(ItemCount(nodes));
             r
         }
-        Ok(Err(messages)) => error_response(StatusCode::OK, messages),
-        Err(_) => error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            vec!["internal error".to_owned()],
-        ),
+        Ok(Err(errors)) => error_response(StatusCode::OK, errors),
+        Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, message("internal error")),
     }
 }
 
-fn run(s: &AppState, req: Request, origin: &str) -> Result<(Value, usize), Vec<String>> {
-    let schema = schema().map_err(|e| vec![e.to_owned()])?;
+fn run(s: &AppState, req: Request, origin: &str) -> Result<(Value, usize), Errors> {
+    let schema = schema().map_err(message)?;
     let doc = validate(&req.query)?;
     let op = doc
         .operations
         .get(req.operation_name.as_deref())
-        .map_err(|e| vec![e.message().to_string()])?;
+        .map_err(|e| message(e.message().to_string()))?;
     if op.operation_type != apollo_compiler::ast::OperationType::Query {
-        return Err(vec![
-            "The simulator answers queries only; use REST for writes".to_owned(),
-        ]);
+        return Err(message(
+            "The simulator answers queries only; use REST for writes",
+        ));
     }
     let vars = apollo_compiler::request::coerce_variable_values(schema, op, &req.variables)
-        .map_err(|e| vec![e.message().to_string()])?;
+        .map_err(|e| message(e.message().to_string()))?;
     let depth = depth_of(&doc, &op.selection_set, 0);
     if depth > MAX_DEPTH {
-        return Err(vec![format!(
+        return Err(message(format!(
             "Query has depth of {depth}, which exceeds max depth of {MAX_DEPTH}"
-        )]);
+        )));
     }
     let complexity = complexity_of(&doc, &op.selection_set, &vars, 0);
     if complexity > MAX_COMPLEXITY {
-        return Err(vec![format!(
+        return Err(message(format!(
             "Query has complexity of {complexity}, which exceeds max complexity of {MAX_COMPLEXITY}"
-        )]);
+        )));
     }
     s.with_world_read(|w| {
         let g = Graph {
@@ -206,8 +244,8 @@ fn run(s: &AppState, req: Request, origin: &str) -> Result<(Value, usize), Vec<S
             .operation(op)
             .coerced_variable_values(&vars)
             .execute_sync(&root)
-            .map_err(|e| vec![e.message().to_string()])?;
-        let v = serde_json::to_value(&response).map_err(|e| vec![e.to_string()])?;
+            .map_err(|e| message(e.message().to_string()))?;
+        let v = serde_json::to_value(&response).map_err(|e| message(e.to_string()))?;
         Ok((v, g.nodes.get()))
     })
 }
