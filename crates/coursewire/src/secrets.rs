@@ -102,6 +102,8 @@ pub enum SealError {
     NoKey,
     #[error("a sealed secret does not open with this secrets.key (another key, or damaged)")]
     WrongKey,
+    #[error("cannot seal: the system random generator failed")]
+    NoRandom,
 }
 
 /// The key that seals subscription secrets at rest (`secrets.key`), or none.
@@ -140,27 +142,26 @@ impl SecretsKey {
         self.key.is_some()
     }
 
-    /// `secret` as it is stored: sealed with the key, or as it is without one.
-    pub fn seal(&self, secret: &str) -> String {
+    /// `secret` as it is stored: sealed with the key, or as it is without one. Never sealed
+    /// with a nonce that is not fresh: if the system generator fails, this fails.
+    pub fn seal(&self, secret: &str) -> Result<String, SealError> {
         let Some(key) = &self.key else {
-            return secret.to_owned();
+            return Ok(secret.to_owned());
         };
         let mut nonce = [0u8; NONCE_LEN];
-        // The system generator does not fail on any platform we run on; if it ever did,
-        // a fixed nonce would be unsafe, so stop rather than seal with one.
         self.random
             .fill(&mut nonce)
-            .expect("the system random generator failed");
+            .map_err(|_| SealError::NoRandom)?;
         let mut sealed = secret.as_bytes().to_vec();
         key.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::empty(),
             &mut sealed,
         )
-        .expect("AES-GCM seals any input of this size");
+        .map_err(|_| SealError::NoRandom)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
-        format!("{SEALED_PREFIX}{}", STANDARD.encode(out))
+        Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(out)))
     }
 
     /// The secret of a stored value (sealed or not).
@@ -219,16 +220,20 @@ mod tests {
     #[test]
     fn sealed_secrets_open_only_with_their_key() {
         let key = SecretsKey::new(&STANDARD.encode([7u8; 32])).unwrap();
-        let sealed = key.seal("whsec_abc");
+        let sealed = key.seal("whsec_abc").unwrap();
         assert!(SecretsKey::is_sealed(&sealed) && !sealed.contains("whsec_abc"));
-        assert_ne!(sealed, key.seal("whsec_abc"), "a fresh nonce each time");
+        assert_ne!(
+            sealed,
+            key.seal("whsec_abc").unwrap(),
+            "a fresh nonce each time"
+        );
         assert_eq!(key.open(&sealed).unwrap(), "whsec_abc");
         assert_eq!(key.open("whsec_plain").unwrap(), "whsec_plain");
         let other = SecretsKey::new(&STANDARD.encode([8u8; 32])).unwrap();
         assert!(matches!(other.open(&sealed), Err(SealError::WrongKey)));
         let none = SecretsKey::new("").unwrap();
         assert!(matches!(none.open(&sealed), Err(SealError::NoKey)));
-        assert_eq!(none.seal("whsec_abc"), "whsec_abc");
+        assert_eq!(none.seal("whsec_abc").unwrap(), "whsec_abc");
         assert!(matches!(
             SecretsKey::new("c2hvcnQ="),
             Err(SealError::BadKey)

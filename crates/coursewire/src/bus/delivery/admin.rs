@@ -163,7 +163,10 @@ pub fn prepare(
         NewSubscription {
             name: request.name,
             url,
-            secret: limits.secrets.seal(&secret),
+            secret: limits
+                .secrets
+                .seal(&secret)
+                .map_err(|e| AdminError::Store(StoreError::Other(e.to_string())))?,
             types,
             retry_schedule_ms,
             on_exhausted,
@@ -261,7 +264,12 @@ pub async fn seal_stored_secrets(store: &Store, secrets: &SecretsKey) -> Result<
     for (id, stored) in store.subscription_secrets().await? {
         if !SecretsKey::is_sealed(&stored) {
             store
-                .set_subscription_secret(id, &secrets.seal(&stored))
+                .set_subscription_secret(
+                    id,
+                    &secrets
+                        .seal(&stored)
+                        .map_err(|e| AdminError::Store(StoreError::Other(e.to_string())))?,
+                )
                 .await?;
             sealed += 1;
         }
