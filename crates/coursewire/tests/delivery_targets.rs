@@ -14,6 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use common::{Backend, TestApp, TestDb};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "targets-admin";
@@ -74,31 +75,21 @@ async fn spawn(db: TestDb, allow_loopback: bool) -> TestApp {
 }
 
 async fn subscribe(app: &TestApp, body: Value) -> (u16, Value) {
-    let response = app
-        .client
-        .post(format!("{}/api/v1/subscriptions", app.base))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
+    app.call(Method::POST, "/api/v1/subscriptions", TOKEN, Some(&body))
         .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// The last error of the subscription's one failing subject, once it has one.
 async fn last_error(app: &TestApp, name: &str) -> String {
     for _ in 0..300 {
-        let status: Value = app
-            .client
-            .get(format!("{}/api/v1/subscriptions/{name}", app.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, status) = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/subscriptions/{name}"),
+                TOKEN,
+                None,
+            )
+            .await;
         if let Some(error) = status["failing_subjects"][0]["last_error"].as_str() {
             return error.to_owned();
         }

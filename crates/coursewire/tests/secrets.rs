@@ -15,6 +15,7 @@ use axum::routing::post;
 use base64::Engine;
 use common::{Backend, ServeProcess, TestApp, TestDb};
 use coursewire::bus::delivery::signature::{secret_key, sign};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "secrets-admin";
@@ -148,30 +149,16 @@ async fn sealed_at_rest(backend: Backend) {
         c.delivery.idle_poll_ms = 20;
     })
     .await;
-    let response = app
-        .client
-        .post(format!("{}/api/v1/subscriptions", app.base))
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "after-key", "url": url}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 201);
-    let after_secret = response.json::<Value>().await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let after = json!({"name": "after-key", "url": url});
+    let (status, made) = app
+        .call(Method::POST, "/api/v1/subscriptions", TOKEN, Some(&after))
+        .await;
+    assert_eq!(status, 201);
+    let after_secret = made["secret"].as_str().unwrap().to_owned();
     // The API shows the URL without its credentials.
-    let shown: Value = app
-        .client
-        .get(format!("{}/api/v1/subscriptions/before-key", app.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, shown) = app
+        .call(Method::GET, "/api/v1/subscriptions/before-key", TOKEN, None)
+        .await;
     let shown_url = shown["url"].as_str().unwrap();
     assert!(
         !shown_url.contains("url-pa55") && !shown_url.contains("url-t0ken"),

@@ -35,26 +35,11 @@ fn added_token(output: &std::process::Output) -> String {
 }
 
 async fn call(app: &TestApp, token: &str, method: Method, path: &str, body: Option<Value>) -> u16 {
-    let mut request = app
-        .client
-        .request(method, format!("{}{path}", app.base))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap().status().as_u16()
+    app.call(method, path, token, body.as_ref()).await.0
 }
 
 async fn get_json(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
-    let response = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    app.call(Method::GET, path, token, None).await
 }
 
 async fn each_role_may_do_what_it_is_for_and_nothing_else(backend: Backend) {
@@ -96,19 +81,16 @@ async fn each_role_may_do_what_it_is_for_and_nothing_else(backend: Backend) {
             "lms-sync",
         ],
     ));
-    let response = app
-        .client
-        .post(format!("{}/api/v1/tokens", app.base))
-        .bearer_auth(BOOTSTRAP)
-        .json(&json!({"name": "ops", "role": "operator"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 201);
-    let operator = response.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (status, made) = app
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            BOOTSTRAP,
+            Some(&json!({"name": "ops", "role": "operator"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let operator = made["token"].as_str().unwrap().to_owned();
     assert!(consumer.starts_with("cwt_") && operator.starts_with("cwt_"));
 
     // The consumer: its own subscription's events and status, nothing else.
@@ -278,24 +260,16 @@ async fn bad_token_requests_get_clear_errors() {
     ));
     let twice = tokens_cli(&db_url, &["add", "--name", "ops", "--role", "operator"]);
     assert!(String::from_utf8_lossy(&twice.stderr).contains("already exists"));
-    let response = app
-        .client
-        .post(format!("{}/api/v1/tokens", app.base))
-        .bearer_auth(BOOTSTRAP)
-        .json(&json!({"name": "ops", "role": "operator"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 409);
-    let response = app
-        .client
-        .post(format!("{}/api/v1/tokens", app.base))
-        .bearer_auth(BOOTSTRAP)
-        .json(&json!({"name": "y", "role": "superuser"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 400);
+    let ops = json!({"name": "ops", "role": "operator"});
+    let (status, _) = app
+        .call(Method::POST, "/api/v1/tokens", BOOTSTRAP, Some(&ops))
+        .await;
+    assert_eq!(status, 409);
+    let bad_role = json!({"name": "y", "role": "superuser"});
+    let (status, _) = app
+        .call(Method::POST, "/api/v1/tokens", BOOTSTRAP, Some(&bad_role))
+        .await;
+    assert_eq!(status, 400);
     app.stop().await.unwrap();
 }
 
