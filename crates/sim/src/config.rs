@@ -148,6 +148,14 @@ pub struct PanoptoLimits {
     pub per_second: u32,
     pub per_minute: u32,
     pub per_hour: u32,
+    /// Which time the windows are counted in: real time (the default), or the simulated clock,
+    /// so that a client pacing itself in simulated time is never refused at any speed.
+    #[serde(default = "wall")]
+    pub clock: ThrottleClock,
+}
+
+fn wall() -> ThrottleClock {
+    ThrottleClock::Wall
 }
 
 impl Default for PanoptoLimits {
@@ -157,6 +165,7 @@ impl Default for PanoptoLimits {
             per_second: 5,
             per_minute: 100,
             per_hour: 5_000,
+            clock: ThrottleClock::Wall,
         }
     }
 }

@@ -116,6 +116,14 @@ impl Shared {
         }
     }
 
+    /// Now on the clock Panopto's rate limits are counted in, in ms.
+    pub fn panopto_limits_now_ms(&self) -> i64 {
+        match self.config.panopto_limits.clock {
+            ThrottleClock::Wall => self.wall_start.elapsed().as_millis() as i64,
+            ThrottleClock::Simulated => self.clock.now_ms(),
+        }
+    }
+
     pub fn api_outage(&self) -> bool {
         lock(&self.canvas_faults).api_outage
     }

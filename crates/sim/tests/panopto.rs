@@ -823,3 +823,46 @@ async fn late_processing_keeps_a_lecture_processing() {
     assert_eq!(state(&t.sim.ground_truth()).as_deref(), Some("Complete"));
     t.stop().await;
 }
+
+/// With the limits on the simulated clock, a client pacing itself to 100 requests a simulated
+/// minute is never refused (however fast the simulated clock runs), and one that does not
+/// pace gets 429 with `Retry-After` in simulated seconds, then is taken once that has passed.
+#[tokio::test]
+async fn limits_on_simulated_time_refuse_only_clients_that_do_not_pace() {
+    let mut cfg = config(31);
+    cfg.panopto_limits.clock = sim::config::ThrottleClock::Simulated;
+    let t = TestSim::start(cfg).await;
+    let get = || async {
+        t.http
+            .get(t.url("/Panopto/api/v1/folders/search?searchQuery=fall"))
+            .bearer_auth(PANOPTO_TOKEN)
+            .send()
+            .await
+            .expect("req")
+    };
+    // Paced: one request every 0.65 simulated seconds, 150 of them (past a simulated minute).
+    for n in 0..150 {
+        let r = get().await;
+        assert_eq!(r.status(), 200, "paced request {n} refused");
+        t.advance(0.65).await;
+    }
+    // Not paced: the clock stands still, so the sixth within a simulated second is refused.
+    t.advance(60.0).await;
+    for _ in 0..5 {
+        assert_eq!(get().await.status(), 200);
+    }
+    let refused = get().await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    // Real time passing changes nothing on the simulated clock; simulated time does.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(get().await.status(), 429, "wall time does not count");
+    t.advance(1.0).await;
+    assert_eq!(get().await.status(), 200);
+}

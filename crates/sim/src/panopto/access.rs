@@ -1,11 +1,12 @@
 //! Panopto credentials and rate limits. OAuth2 at `/Panopto/oauth2/connect/token` with the
 //! password grant (the service user) and the refresh grant; tokens live one simulated hour;
 //! command-line tokens never expire. Each API client is limited to 5 requests a second, 100
-//! a minute and 5,000 an hour in real time (sliding windows), then gets 429.
+//! a minute and 5,000 an hour (sliding windows, in real or simulated time), then gets 429 with
+//! `Retry-After`: the seconds until the window that refused it has room again.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 
@@ -22,7 +23,8 @@ struct State {
     static_tokens: BTreeSet<String>,
     tokens: BTreeMap<String, Token>,
     refresh: BTreeMap<String, String>,
-    windows: BTreeMap<String, VecDeque<Instant>>,
+    /// Request times per client, in ms of the limits' clock.
+    windows: BTreeMap<String, VecDeque<i64>>,
     rng: ChaCha20Rng,
 }
 
@@ -31,6 +33,32 @@ pub struct PanoptoAccess {
     state: Mutex<State>,
     limits: PanoptoLimits,
     ttl_ms: i64,
+}
+
+/// How long until a request at `now` fits every window, or `None` if it fits now.
+fn wait_for(window: &VecDeque<i64>, now: i64, limits: &PanoptoLimits) -> Option<i64> {
+    [
+        (1_000, limits.per_second),
+        (60_000, limits.per_minute),
+        (3_600_000, limits.per_hour),
+    ]
+    .into_iter()
+    .filter_map(|(span, limit)| {
+        let limit = limit as usize;
+        let recent: Vec<i64> = window
+            .iter()
+            .rev()
+            .take_while(|t| now - **t < span)
+            .copied()
+            .collect();
+        // Full: the limit-th most recent request must leave the window first.
+        (limit == 0 || recent.len() >= limit).then(|| {
+            recent
+                .get(limit.saturating_sub(1))
+                .map_or(span, |t| t + span - now)
+        })
+    })
+    .max()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,34 +104,22 @@ impl PanoptoAccess {
             .map(|t| t.client.clone())
     }
 
-    /// Count a request against the client's windows; `false` means 429.
-    pub fn admit(&self, client: &str) -> bool {
+    /// Counts a request made at `now_ms` (the limits' clock) against the client's windows;
+    /// refused: how long until it would be taken.
+    pub fn admit(&self, client: &str, now_ms: i64) -> Result<(), Duration> {
         if !self.limits.enabled {
-            return true;
+            return Ok(());
         }
-        let now = Instant::now();
         let mut st = self.lock();
         let w = st.windows.entry(client.to_owned()).or_default();
-        while w
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3_600))
-        {
+        while w.front().is_some_and(|t| now_ms - *t >= 3_600_000) {
             w.pop_front();
         }
-        let within = |d: Duration| {
-            w.iter()
-                .rev()
-                .take_while(|t| now.duration_since(**t) < d)
-                .count()
-        };
-        if within(Duration::from_secs(1)) >= self.limits.per_second as usize
-            || within(Duration::from_secs(60)) >= self.limits.per_minute as usize
-            || w.len() >= self.limits.per_hour as usize
-        {
-            return false;
+        if let Some(wait_ms) = wait_for(w, now_ms, &self.limits) {
+            return Err(Duration::from_millis(wait_ms.max(1) as u64));
         }
-        w.push_back(now);
-        true
+        w.push_back(now_ms);
+        Ok(())
     }
 
     fn mint(&self, st: &mut State, client: &str, now: i64, with_refresh: bool) -> Grant {

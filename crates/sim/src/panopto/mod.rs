@@ -124,6 +124,16 @@ fn endpoint_of(req: &Request) -> String {
     format!("{} {route}", req.method())
 }
 
+/// 429 with `Retry-After` in whole seconds (rounded up; of the limits' clock).
+pub(crate) fn throttled(wait: std::time::Duration) -> Response {
+    let seconds = wait.as_millis().div_ceil(1000).max(1);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, seconds.to_string())],
+    )
+        .into_response()
+}
+
 /// REST: authenticate (401 with an empty body, as the spec declares), then rate-limit.
 async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
     let endpoint = endpoint_of(&req);
@@ -138,10 +148,10 @@ async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Respon
         )
             .into_response();
     };
-    if !s.panopto.admit(&client) {
+    if let Err(wait) = s.panopto.admit(&client, s.panopto_limits_now_ms()) {
         s.stats()
             .panopto_request(&client, &endpoint, StatusCode::TOO_MANY_REQUESTS);
-        return StatusCode::TOO_MANY_REQUESTS.into_response();
+        return throttled(wait);
     }
     req.extensions_mut().insert(ApiClient(client.clone()));
     let resp = next.run(req).await;

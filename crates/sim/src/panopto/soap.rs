@@ -129,8 +129,8 @@ pub async fn session_management(State(s): State<AppState>, body: Bytes) -> Respo
     ) else {
         return fault("s:Client", "Invalid user key or password");
     };
-    let mut resp = if !s.panopto.admit(&client) {
-        StatusCode::TOO_MANY_REQUESTS.into_response()
+    let mut resp = if let Err(wait) = s.panopto.admit(&client, s.panopto_limits_now_ms()) {
+        super::throttled(wait)
     } else {
         match s.with_world_read(|w| work(&w.panopto)) {
             Ok(body) => xml(StatusCode::OK, body),
@@ -300,8 +300,8 @@ pub async fn remote_recorder_management(State(s): State<AppState>, body: Bytes) 
     ) else {
         return fault("s:Client", "Invalid user key or password");
     };
-    let mut resp = if !s.panopto.admit(&client) {
-        StatusCode::TOO_MANY_REQUESTS.into_response()
+    let mut resp = if let Err(wait) = s.panopto.admit(&client, s.panopto_limits_now_ms()) {
+        super::throttled(wait)
     } else {
         match s.with_world_read(|w| work(&w.panopto)) {
             Ok(body) => xml(StatusCode::OK, body),
