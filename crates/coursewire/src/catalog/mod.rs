@@ -459,13 +459,7 @@ mod tests {
     /// entity against every real update until its time comes; its own time is kept.
     #[test]
     fn an_event_time_far_ahead_is_bounded_by_the_receive_time() {
-        let event = canvas::decode_value(&json!({
-            "metadata": {"event_name": "enrollment_updated", "event_time": "2099-01-01T00:00:00.000Z",
-                         "hostname": "canvas.test.edu", "request_id": "r9"},
-            "body": {"enrollment_id": "48", "course_id": "565", "workflow_state": "active"}
-        }))
-        .expect("decodes")
-        .remove(0);
+        let event = enrollment_at("2099-01-01T00:00:00.000Z");
         let received = 1_788_256_800_000;
         let observed = observe(&event, received)
             .expect("ok")
@@ -481,15 +475,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn observe_reads_catalog_events_and_skips_others() {
-        let event = canvas::decode_value(&json!({
-            "metadata": {"event_name": "enrollment_updated", "event_time": "2026-09-01T10:00:00.000Z",
+    /// Enrollment 48 (sent as a global id) updated at `time`.
+    fn enrollment_at(time: &str) -> DecodedEvent {
+        canvas::decode_value(&json!({
+            "metadata": {"event_name": "enrollment_updated", "event_time": time,
                          "hostname": "canvas.test.edu", "request_id": "r1"},
             "body": {"enrollment_id": "21070000000000048", "course_id": "565", "workflow_state": "active"}
         }))
         .expect("decodes")
-        .remove(0);
+        .remove(0)
+    }
+
+    #[test]
+    fn observe_reads_catalog_events_and_skips_others() {
+        let event = enrollment_at("2026-09-01T10:00:00.000Z");
         // Received a second after it happened.
         let received = 1_788_256_801_000;
         let observed = observe(&event, received)
