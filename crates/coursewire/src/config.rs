@@ -125,12 +125,16 @@ pub struct CanvasApiConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UniversityConfig {
-    /// `HH:MM-HH:MM`, local to `utc_offset`.
+    /// `HH:MM-HH:MM`, local to `time_zone`.
     pub teaching_hours: String,
     /// Three-letter day names (`mon` … `sun`).
     pub teaching_days: Vec<String>,
-    /// `+HH:MM` / `-HH:MM`.
-    pub utc_offset: String,
+    /// The IANA time zone (`America/New_York`): local times follow its daylight saving rules.
+    pub time_zone: String,
+    /// Deprecated: a fixed `+HH:00` / `-HH:00` offset, read as the `Etc/GMT` zone of that
+    /// offset (no daylight saving time). `time_zone` is what to set.
+    #[serde(default)]
+    pub utc_offset: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,27 +277,51 @@ impl UniversityConfig {
             .collect()
     }
 
-    pub fn offset(&self) -> anyhow::Result<chrono::FixedOffset> {
-        let text = self.utc_offset.trim();
-        let (sign, rest) = match text.split_at_checked(1) {
-            Some(("+", rest)) => (1, rest),
-            Some(("-", rest)) => (-1, rest),
-            _ => bail!("university.utc_offset = {text:?} is not +HH:MM or -HH:MM"),
-        };
-        let seconds = rest
-            .split_once(':')
-            .and_then(|(h, m)| Some(h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60))
-            .and_then(|s| chrono::FixedOffset::east_opt(sign * s))
-            .with_context(|| format!("university.utc_offset = {text:?} is not +HH:MM or -HH:MM"))?;
-        Ok(seconds)
+    /// The university's time zone: `time_zone`, or the zone of a deprecated `utc_offset`.
+    pub fn zone(&self) -> anyhow::Result<chrono_tz::Tz> {
+        if let Some(offset) = &self.utc_offset {
+            return fixed_offset_zone(offset);
+        }
+        let name = self.time_zone.trim();
+        name.parse::<chrono_tz::Tz>().map_err(|_| {
+            anyhow::anyhow!(
+                "university.time_zone = {name:?} is not an IANA time zone (e.g. America/New_York)"
+            )
+        })
     }
 
     fn validate(&self) -> anyhow::Result<()> {
         self.teaching_minutes()?;
         self.teaching_weekdays()?;
-        self.offset()?;
+        self.zone()?;
         Ok(())
     }
+}
+
+/// `+HH:00` / `-HH:00` as the fixed zone `Etc/GMT∓H` (POSIX signs: `Etc/GMT+5` is UTC-5).
+fn fixed_offset_zone(text: &str) -> anyhow::Result<chrono_tz::Tz> {
+    let text = text.trim();
+    let wrong = || {
+        anyhow::anyhow!(
+            "university.utc_offset = {text:?} is not a whole-hour +HH:00 or -HH:00; set \
+             university.time_zone (an IANA zone such as America/New_York) instead"
+        )
+    };
+    let (sign, rest) = match text.split_at_checked(1) {
+        Some(("+", rest)) => (1, rest),
+        Some(("-", rest)) => (-1, rest),
+        _ => return Err(wrong()),
+    };
+    let hours = match rest.split_once(':') {
+        Some((h, "00")) => h.parse::<i32>().map_err(|_| wrong())?,
+        _ => return Err(wrong()),
+    };
+    let name = match sign * hours {
+        0 => "Etc/GMT".to_owned(),
+        h if h > 0 => format!("Etc/GMT-{h}"),
+        h => format!("Etc/GMT+{}", -h),
+    };
+    name.parse::<chrono_tz::Tz>().map_err(|_| wrong())
 }
 
 impl ReconcileConfig {
@@ -551,6 +579,12 @@ impl Config {
             .try_into()
             .context("invalid configuration (check key names and value types)")?;
         config.deprecations = deprecations;
+        if let Some(offset) = &config.university.utc_offset {
+            config.deprecations.push(format!(
+                "university.utc_offset = {offset:?} is deprecated: set university.time_zone (an \
+                 IANA zone with its daylight saving rules); read as a fixed offset"
+            ));
+        }
         config.apply_env(env)?;
         config.validate()?;
         Ok(config)
@@ -1036,6 +1070,37 @@ mod tests {
                 .iter()
                 .any(|d| d.contains("COURSEWIRE_RECONCILE_CANVAS_URL"))
         );
+    }
+
+    #[test]
+    fn the_university_zone_is_named_or_a_deprecated_fixed_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[university]\ntime_zone = \"America/New_York\"\n").unwrap();
+        let config = Config::load_from(Some(&path), &[]).unwrap();
+        assert_eq!(
+            config.university.zone().unwrap(),
+            chrono_tz::America::New_York
+        );
+        std::fs::write(&path, "[university]\nutc_offset = \"-05:00\"\n").unwrap();
+        let config = Config::load_from(Some(&path), &[]).unwrap();
+        assert_eq!(config.university.zone().unwrap(), chrono_tz::Etc::GMTPlus5);
+        assert!(
+            config
+                .deprecations
+                .iter()
+                .any(|d| d.contains("university.utc_offset")),
+            "{:?}",
+            config.deprecations
+        );
+        for (text, says) in [
+            ("time_zone = \"Mars/Olympus\"", "not an IANA time zone"),
+            ("utc_offset = \"+05:30\"", "whole-hour"),
+        ] {
+            std::fs::write(&path, format!("[university]\n{text}\n")).unwrap();
+            let err = Config::load_from(Some(&path), &[]).unwrap_err();
+            assert!(format!("{err:#}").contains(says), "{err:#}");
+        }
     }
 
     #[test]

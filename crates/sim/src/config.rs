@@ -204,10 +204,11 @@ pub struct SimConfig {
 }
 
 pub fn default_start() -> DateTime<Utc> {
-    // Monday 25 August 2025, 00:00 at the university (fixed UTC-5): the first day of term.
-    Utc.with_ymd_and_hms(2025, 8, 25, 5, 0, 0)
+    // Monday 25 August 2025, 00:00 at the university (EDT, UTC-4): the first day of term.
+    crate::university::ZONE
+        .with_ymd_and_hms(2025, 8, 25, 0, 0, 0)
         .single()
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        .map_or(DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
 }
 
 impl SimConfig {

@@ -6,7 +6,7 @@
 //! * `recorders.csv`: `recorder_id,name,external_id,default_folder_id` (external_id = room_id)
 //! * `meetings.csv`: `meeting_id,section_id,course_id,room_id,days,start_time,end_time,
 //!   duration_minutes,time_zone,first_date,last_date` — `section_id`/`course_id` are SIS ids,
-//!   `days` uses M T W R F, times are local `HH:MM` in `time_zone` (`Etc/GMT+5`).
+//!   `days` uses M T W R F, times are local `HH:MM` in `time_zone` (`America/New_York`: daylight saving time is kept, so a class stays at its local time across the November change).
 
 use crate::clock::iso;
 use crate::ground_truth::local_time;
@@ -310,12 +310,8 @@ pub fn export(w: &World, file: &str) -> Option<String> {
                     "last_date",
                 ],
             );
-            let first = crate::clock::from_ms(u.term_start)
-                .format("%Y-%m-%d")
-                .to_string();
-            let last = crate::clock::from_ms(u.term_start + (7 * 15 - 3) * DAY_MS)
-                .format("%Y-%m-%d")
-                .to_string();
+            let first = u.date_of_day(0).format("%Y-%m-%d").to_string();
+            let last = u.date_of_day(7 * 15 - 3).format("%Y-%m-%d").to_string();
             for m in &u.meetings {
                 let (Some(section), Some(course)) =
                     (u.sections.get(m.section_id), u.courses.get(m.course_id))

@@ -2,9 +2,9 @@
 //! reordered all along; on the first teaching day a subscriber down for an hour, a Live Events
 //! signing-key rotation, a Canvas outage (API 5xx and no Live Events for half an hour, declared
 //! to the reconciler as operators would), and every Canvas access token revoked (coursewire
-//! re-issues itself one with the refresh grant). Times are local to the university (UTC-5).
+//! re-issues itself one with the refresh grant). Times are local to the university (its time zone, daylight saving included).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// One step of the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,31 +42,26 @@ pub const REORDERING: f64 = 0.10;
 /// Simulated seconds a reordered event may be held back.
 pub const REORDER_MAX_DELAY_SECONDS: f64 = 600.0;
 
-/// The university's offset from UTC (the simulator's timetable is fixed UTC-5).
-const LOCAL_OFFSET_HOURS: i64 = -5;
-
-/// `HH:MM` local on the day starting at `day_start` (local midnight).
-fn at(day_start: DateTime<Utc>, hour: i64, minute: i64) -> DateTime<Utc> {
-    day_start + Duration::hours(hour) + Duration::minutes(minute)
+/// `HH:MM` at the university on local `day`.
+fn at(day: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
+    let ms = sim::university::local_ms(day, hour * 60 + minute);
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// Local midnight of the day that holds `t`.
-fn local_midnight(t: DateTime<Utc>) -> DateTime<Utc> {
-    let offset = Duration::hours(LOCAL_OFFSET_HOURS);
-    let local = t + offset;
-    let midnight = local.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default();
-    DateTime::<Utc>::from_naive_utc_and_offset(midnight, Utc) - offset
+/// The local date at the university of `t`.
+fn local_day(t: DateTime<Utc>) -> NaiveDate {
+    sim::university::local_date(t.timestamp_millis())
 }
 
 /// The outage window, for the reconciler's `outages` (a declared window ends in a backfill).
 pub fn outage_window(start: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let day = local_midnight(start);
+    let day = local_day(start);
     (at(day, 13, 0), at(day, 13, 30))
 }
 
 /// The plan for a run starting at `start`, in time order.
 pub fn plan(start: DateTime<Utc>) -> Vec<(DateTime<Utc>, Fault)> {
-    let day = local_midnight(start);
+    let day = local_day(start);
     let (outage_from, outage_to) = outage_window(start);
     let mut plan = vec![
         (start, Fault::LossyLiveEvents),
@@ -88,22 +83,22 @@ mod tests {
 
     #[test]
     fn the_plan_is_in_time_order_on_the_first_local_day() {
-        let start = Utc.with_ymd_and_hms(2025, 8, 25, 5, 0, 0).unwrap(); // 00:00 local
+        let start = Utc.with_ymd_and_hms(2025, 8, 25, 4, 0, 0).unwrap(); // 00:00 EDT
         let plan = plan(start);
         assert_eq!(plan.len(), 7);
         assert!(plan.windows(2).all(|w| w[0].0 <= w[1].0));
         assert_eq!(
             plan[1].0,
-            Utc.with_ymd_and_hms(2025, 8, 25, 14, 0, 0).unwrap()
+            Utc.with_ymd_and_hms(2025, 8, 25, 13, 0, 0).unwrap()
         );
         let (from, to) = outage_window(start);
-        assert_eq!(to - from, Duration::minutes(30));
+        assert_eq!(to - from, chrono::Duration::minutes(30));
         assert!(plan.contains(&(from, Fault::CanvasOutageStarts)));
     }
 
     #[test]
     fn steps_before_a_late_start_are_left_out() {
-        let start = Utc.with_ymd_and_hms(2025, 8, 25, 17, 0, 0).unwrap(); // 12:00 local
+        let start = Utc.with_ymd_and_hms(2025, 8, 25, 16, 0, 0).unwrap(); // 12:00 EDT
         let faults: Vec<Fault> = plan(start).into_iter().map(|(_, f)| f).collect();
         assert_eq!(
             faults,

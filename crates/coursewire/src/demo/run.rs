@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use sim::{Faults, SimConfig, Simulator};
 use tokio::sync::oneshot;
@@ -180,6 +180,7 @@ impl Stage {
         config.database.url = DatabaseUrl::new(format!("sqlite://{}", db.display()));
         config.canvas.jwks_url = format!("{sim_base}/jwks");
         config.canvas.account_uuids = vec![sim.ground_truth().root_account_uuid];
+        config.university.time_zone = sim::university::TIME_ZONE.to_owned();
         // The demo's subscribers listen on loopback.
         config.delivery.allowed_networks = vec!["127.0.0.0/8".into()];
         config.server.shutdown_grace_seconds = 2;
@@ -370,13 +371,9 @@ impl Stage {
 
 /// `Mon 25 Aug 09:12` at the university.
 fn local(t: DateTime<Utc>) -> String {
-    match FixedOffset::west_opt(5 * 3600) {
-        Some(offset) => t
-            .with_timezone(&offset)
-            .format("%a %d %b %H:%M")
-            .to_string(),
-        None => t.format("%a %d %b %H:%M UTC").to_string(),
-    }
+    t.with_timezone(&sim::university::ZONE)
+        .format("%a %d %b %H:%M")
+        .to_string()
 }
 
 fn progress_bar(total_minutes: u64) -> ProgressBar {

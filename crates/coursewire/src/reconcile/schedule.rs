@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Datelike, FixedOffset, Timelike, Weekday};
+use chrono::{Datelike, Timelike, Weekday};
 use tokio_util::sync::CancellationToken;
 
 use super::{Mode, Reconciler};
@@ -46,7 +46,7 @@ impl Settings {
                 days: university.teaching_weekdays()?,
                 start_minute,
                 end_minute,
-                offset: university.offset()?,
+                zone: university.zone()?,
             },
             outages: config.outages.clone(),
         })
@@ -59,7 +59,7 @@ pub struct TeachingHours {
     pub days: Vec<Weekday>,
     pub start_minute: u32,
     pub end_minute: u32,
-    pub offset: FixedOffset,
+    pub zone: chrono_tz::Tz,
 }
 
 impl TeachingHours {
@@ -67,7 +67,7 @@ impl TeachingHours {
         let Some(utc) = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(at_ms) else {
             return false;
         };
-        let local = utc.with_timezone(&self.offset);
+        let local = utc.with_timezone(&self.zone);
         let minute = local.hour() * 60 + local.minute();
         self.days.contains(&local.weekday())
             && (self.start_minute..self.end_minute).contains(&minute)
@@ -249,7 +249,7 @@ mod tests {
                 days: vec![Weekday::Mon, Weekday::Tue],
                 start_minute: 8 * 60,
                 end_minute: 18 * 60,
-                offset: FixedOffset::west_opt(5 * 3600).expect("offset"),
+                zone: chrono_tz::Etc::GMTPlus5,
             },
             outages,
         }
@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn silence_counts_only_in_teaching_hours_and_fires_once_per_silence() {
-        // Monday 1 September 2025, UTC-5.
+        // Monday 1 September 2025 in a fixed UTC-5 zone.
         let mut t = Triggers::new(settings(vec![]), at("2025-09-01T12:00:00Z"));
         let heard = Some(at("2025-09-01T13:00:00Z"));
         assert_eq!(t.due(at("2025-09-01T13:29:00Z"), heard), None, "29 min");
@@ -282,6 +282,18 @@ mod tests {
         assert_eq!(t.due(at("2025-09-01T12:00:00Z"), Some(0)), None);
         // Wednesday is not a teaching day here.
         assert_eq!(t.due(at("2025-09-03T16:00:00Z"), Some(0)), None);
+    }
+
+    #[test]
+    fn teaching_hours_follow_daylight_saving_time() {
+        let hours = TeachingHours {
+            zone: chrono_tz::America::New_York,
+            ..settings(vec![]).teaching
+        };
+        // 12:30 UTC is 08:30 EDT on Monday 1 September, 07:30 EST on Monday 3 November.
+        assert!(hours.contains(at("2025-09-01T12:30:00Z")));
+        assert!(!hours.contains(at("2025-11-03T12:30:00Z")));
+        assert!(hours.contains(at("2025-11-03T13:30:00Z")));
     }
 
     #[test]

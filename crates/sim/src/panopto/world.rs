@@ -336,7 +336,7 @@ impl PanoptoWorld {
                 .get(section_id)
                 .map(|s| s.name.clone())
                 .unwrap_or_default();
-            let date = crate::clock::from_ms(start - 5 * 3_600_000)
+            let date = crate::university::local_date(start)
                 .format("%Y-%m-%d")
                 .to_string();
             self.schedule(

@@ -40,7 +40,6 @@ fn params(scale: Scale) -> Params {
 }
 
 const DAY: i64 = DAY_MS;
-const HOUR: i64 = 3_600_000;
 
 /// Build the university for `scale` and `seed`.
 pub fn generate(scale: Scale, seed: u64) -> University {
@@ -414,7 +413,10 @@ pub fn generate(scale: Scale, seed: u64) -> University {
         for a in 0..n_assign {
             let week = 2 + (a as i64 * 13) / n_assign as i64 + rng.gen_range(0..2);
             let day = week * 7 + rng.gen_range(0..5);
-            let due = term_start + day * DAY + 23 * HOUR + 59 * 60_000;
+            let due = local_ms(
+                local_date(term_start) + chrono::Duration::days(day),
+                23 * 60 + 59,
+            );
             let kind = ASSIGNMENT_KINDS.choose(&mut rng).unwrap_or(&"Assignment");
             let published = rng.gen_bool(0.9);
             let types: &[&str] = match rng.gen_range(0..4) {
@@ -681,6 +683,7 @@ fn build_timetable(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Timelike;
 
     #[test]
     fn small_university_has_every_kind_of_row() {
@@ -703,5 +706,28 @@ mod tests {
         room_ids.sort_unstable();
         room_ids.dedup();
         assert_eq!(room_ids.len(), u.rooms.len(), "room ids are unique");
+    }
+
+    #[test]
+    fn classes_keep_their_local_time_across_the_november_change() {
+        let u = generate(Scale::Small, 1);
+        // Term day 0 is Monday 25 August (EDT); day 70 is Monday 3 November (EST).
+        assert_eq!(u.date_of_day(70).to_string(), "2025-11-03");
+        let hour_utc = |day: i64| -> Vec<(u64, u32)> {
+            u.meetings_on(day)
+                .into_iter()
+                .map(|(m, start, _)| (m.id, crate::clock::from_ms(start).hour()))
+                .collect()
+        };
+        let (before, after) = (hour_utc(63), hour_utc(70));
+        assert!(!before.is_empty());
+        assert_eq!(before.len(), after.len());
+        for ((id, b), (id2, a)) in before.iter().zip(&after) {
+            assert_eq!(id, id2);
+            assert_eq!(*a, (b + 1) % 24, "meeting {id}: one UTC hour later in EST");
+        }
+        // Local midnight of the change day itself (Sunday 2 November, 25 hours long).
+        assert_eq!(u.day_start(70) - u.day_start(69), 25 * 3_600_000);
+        assert_eq!(u.day_of(u.day_start(70) - 1), 69);
     }
 }

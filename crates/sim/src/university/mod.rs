@@ -10,15 +10,36 @@ mod names;
 
 use std::collections::BTreeMap;
 
+use chrono::{NaiveDate, NaiveTime, TimeZone};
+use chrono_tz::Tz;
 use serde::Serialize;
 
 pub use generate::generate;
 
-/// The university's fixed offset from UTC (hours). Meeting times are local; the IANA name of
-/// this zone is `Etc/GMT+5`.
-pub const UTC_OFFSET_HOURS: i64 = -5;
-pub const TIME_ZONE: &str = "Etc/GMT+5";
+/// The university's time zone. Meeting times are local to it, and it keeps daylight saving
+/// time: the fall term starts in EDT (UTC-4) and crosses into EST (UTC-5) on the first Sunday
+/// of November, so a 09:00 class is 13:00 UTC in September and 14:00 UTC in December.
+pub const TIME_ZONE: &str = "America/New_York";
+pub const ZONE: Tz = chrono_tz::America::New_York;
+/// A day in ms: for durations only; local days are 23 or 25 hours long on the change days.
 pub const DAY_MS: i64 = 86_400_000;
+
+/// UTC ms of local `date` at `minute` minutes after midnight. A local time that occurs twice
+/// (the autumn change) is its first occurrence; one that does not occur (the spring gap) is
+/// read an hour later, as a wall clock moved forward shows it.
+pub fn local_ms(date: NaiveDate, minute: u32) -> i64 {
+    let at = date.and_time(NaiveTime::MIN) + chrono::Duration::minutes(i64::from(minute));
+    let found = ZONE.from_local_datetime(&at).earliest().or_else(|| {
+        ZONE.from_local_datetime(&(at + chrono::Duration::hours(1)))
+            .earliest()
+    });
+    found.map_or(i64::MIN, |t| t.timestamp_millis())
+}
+
+/// The local date of a UTC instant.
+pub fn local_date(ms: i64) -> NaiveDate {
+    crate::clock::from_ms(ms).with_timezone(&ZONE).date_naive()
+}
 
 /// Rows addressed by sequential ids starting at `base`.
 #[derive(Debug, Clone)]
@@ -694,14 +715,19 @@ impl University {
         }
     }
 
-    /// Start of local day `day` of term (day 0 = first day) in UTC ms.
+    /// The local date of term day `day` (day 0 = the first day of term).
+    pub fn date_of_day(&self, day: i64) -> NaiveDate {
+        local_date(self.term_start) + chrono::Duration::days(day)
+    }
+
+    /// Start of local day `day` of term in UTC ms.
     pub fn day_start(&self, day: i64) -> i64 {
-        self.term_start + day * DAY_MS
+        local_ms(self.date_of_day(day), 0)
     }
 
     /// Term day of a UTC time (may be negative before term).
     pub fn day_of(&self, ms: i64) -> i64 {
-        (ms - self.term_start).div_euclid(DAY_MS)
+        (local_date(ms) - local_date(self.term_start)).num_days()
     }
 
     /// Meetings of `day` as (meeting, local start UTC ms, end UTC ms); none on weekends or
@@ -721,7 +747,7 @@ impl University {
                     .is_some_and(|s| s.workflow_state == "active")
             })
             .map(|m| {
-                let start = self.day_start(day) + i64::from(m.start_minute) * 60_000;
+                let start = local_ms(self.date_of_day(day), m.start_minute);
                 (m, start, start + i64::from(m.duration_minutes) * 60_000)
             })
             .collect()
