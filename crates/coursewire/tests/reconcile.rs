@@ -381,7 +381,7 @@ async fn lost_events_are_repaired_within_one_period(backend: Backend) {
     sim.subscribe(&format!("{}/hooks/canvas", service.base), true);
     let mut faults = sim.faults();
     faults.live_events.drop_probability = 0.2;
-    sim.set_faults(faults);
+    sim.set_faults(faults).expect("faults");
     for _ in 0..2 {
         sim.clock().advance(Duration::from_secs(10 * 3600));
         sim.tick();

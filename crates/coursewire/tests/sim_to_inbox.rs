@@ -47,7 +47,7 @@ async fn signed_live_events_from_the_simulator_land_in_the_inbox_once() {
     sim.subscribe(&format!("{}/hooks/canvas", app.base), true);
     let mut faults = sim.faults();
     faults.live_events.duplicate_probability = 0.2;
-    sim.set_faults(faults);
+    sim.set_faults(faults).expect("faults");
 
     // The clock starts at midnight before the first day of term: a morning, a key rotation,
     // then the afternoon.

@@ -30,6 +30,13 @@ pub fn router() -> Router<AppState> {
             get(list_subscriptions).post(add_subscription),
         )
         .route("/_sim/live_events/rotate_keys", post(rotate_keys))
+        .route("/_sim/timetable/cancellations", post(cancel_class))
+        .route("/_sim/canvas/revoke_tokens", post(revoke_canvas_tokens))
+        .route("/_sim/panopto/revoke_tokens", post(revoke_panopto_tokens))
+        .route(
+            "/_sim/panopto/folders/{id}/captioning",
+            get(get_captioning).put(put_captioning),
+        )
         .route("/_sim/canvas/tokens", post(mint_token))
         .route("/_sim/canvas/codes", post(mint_code))
         .route("/jwks", get(jwks))
@@ -145,10 +152,10 @@ async fn put_faults(
     body: Result<Json<Faults>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     match body {
-        Ok(Json(f)) => {
-            s.set_faults(f);
-            Json(s.faults()).into_response()
-        }
+        Ok(Json(f)) => match s.set_faults(f) {
+            Ok(()) => Json(s.faults()).into_response(),
+            Err(e) => bad(format!("invalid faults: {e}")),
+        },
         Err(e) => bad(format!("invalid faults: {e}")),
     }
 }
@@ -266,4 +273,99 @@ async fn mint_code(State(s): State<AppState>, body: Option<Json<MintRequest>>) -
     let client = s.config.oauth_client_id.clone();
     let code = s.tokens().issue_code(user, &client, req.redirect_uri, now);
     Json(json!({ "code": code, "client_id": client })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cancellation {
+    meeting_id: u64,
+    /// Local date, `YYYY-MM-DD`.
+    date: String,
+    reason: Option<String>,
+}
+
+/// Call off one class (as the registrar's feed would show it). A lecture already scheduled
+/// on its recorder and not yet started loses its scheduled session.
+async fn cancel_class(
+    State(s): State<AppState>,
+    body: Result<Json<Cancellation>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(c)) = body else {
+        return bad("expected {\"meeting_id\": N, \"date\": \"YYYY-MM-DD\", \"reason\": \"…\"}");
+    };
+    let Ok(date) = chrono::NaiveDate::parse_from_str(&c.date, "%Y-%m-%d") else {
+        return bad("date must be YYYY-MM-DD");
+    };
+    let reason = c.reason.unwrap_or_else(|| "cancelled".to_owned());
+    let now = s.clock.now_ms();
+    let done = s.with_world(|w| {
+        if !w.uni.meetings.iter().any(|m| m.id == c.meeting_id) {
+            return Err("unknown meeting_id");
+        }
+        w.uni
+            .cancellations
+            .insert((c.meeting_id, date), reason.clone());
+        w.panopto
+            .cancel_lecture(date, c.meeting_id, reason.clone(), now);
+        Ok(())
+    });
+    match done {
+        Ok(()) => (
+            StatusCode::CREATED,
+            Json(json!({ "meeting_id": c.meeting_id, "date": c.date, "reason": reason })),
+        )
+            .into_response(),
+        Err(e) => bad(e),
+    }
+}
+
+async fn revoke_canvas_tokens(State(s): State<AppState>) -> Response {
+    Json(json!({ "revoked": s.tokens().revoke_all_access() })).into_response()
+}
+
+async fn revoke_panopto_tokens(State(s): State<AppState>) -> Response {
+    Json(json!({ "revoked": s.panopto.revoke_all() })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Captioning {
+    /// Minutes the folder's caption provider takes; `null` turns automatic captioning off.
+    turnaround_minutes: Option<u32>,
+}
+
+async fn get_captioning(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    match s.with_world_read(|w| {
+        w.panopto
+            .folders
+            .get(&id)
+            .map(|f| f.caption_turnaround_minutes)
+    }) {
+        Some(t) => Json(json!({ "folder_id": id, "turnaround_minutes": t })).into_response(),
+        None => not_found().await,
+    }
+}
+
+/// A folder's automatic captioning, as an administrator sets it in Panopto's folder settings
+/// (the API has no call for it); it applies to sessions that reach the folder from now on.
+async fn put_captioning(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<Captioning>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(c)) = body else {
+        return bad("expected {\"turnaround_minutes\": N or null}");
+    };
+    let found = s.with_world(|w| match w.panopto.folders.get_mut(&id) {
+        Some(f) => {
+            f.caption_turnaround_minutes = c.turnaround_minutes;
+            true
+        }
+        None => false,
+    });
+    if found {
+        Json(json!({ "folder_id": id, "turnaround_minutes": c.turnaround_minutes })).into_response()
+    } else {
+        not_found().await
+    }
 }

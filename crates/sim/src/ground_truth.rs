@@ -29,6 +29,8 @@ pub struct GroundTruth {
     pub meetings: Vec<MeetingRow>,
     pub recorders: Vec<RecorderRow>,
     pub sessions: Vec<SessionRow>,
+    /// Every section meeting on every date reached so far, by date then meeting.
+    pub lectures: Vec<LectureRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,7 +140,10 @@ pub struct RecorderRow {
     pub name: String,
     pub room_id: String,
     pub default_folder_id: String,
+    /// Faulted at this instant.
     pub broken: bool,
+    /// The REST state at this instant (`Faulted`, `Disconnected`, `Recording`, `Stopped`).
+    pub state: String,
 }
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRow {
@@ -154,6 +159,43 @@ pub struct SessionRow {
     pub meeting_id: Option<u64>,
     pub has_captions: bool,
     pub deleted: bool,
+    /// When an offline recorder's upload arrives (or arrived), if it was offline.
+    pub upload_time: Option<String>,
+    /// When automatic captions are (or were) ready, once requested.
+    pub captions_time: Option<String>,
+    /// A person's hand edit: `renamed: old → new` or `moved: folder → folder`.
+    pub staff_edit: Option<String>,
+}
+
+/// One section meeting on one date: what the timetable expects and what happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LectureRow {
+    /// Local date (`YYYY-MM-DD`, the university's time zone).
+    pub date: String,
+    pub meeting_id: u64,
+    pub section_id: u64,
+    pub course_id: u64,
+    pub room_id: String,
+    pub start_time: String,
+    pub end_time: String,
+    /// The room's recorder (`None`: the room has none).
+    pub recorder_id: Option<String>,
+    /// `recorded`, `cancelled` or `no_recorder`.
+    pub expected: String,
+    /// `recorded`, `recorded_late`, `broken_recorder`, `wrong_room`, `no_recorder` or
+    /// `cancelled`: decided by the faults in force at its start.
+    pub outcome: String,
+    pub cancelled_reason: Option<String>,
+    pub session_id: Option<String>,
+    /// For `recorded_late`: when the upload arrives (`None`: not yet known).
+    pub upload_time: Option<String>,
+}
+
+fn upload_time(s: &crate::panopto::world::Session) -> Option<String> {
+    match s.fate {
+        crate::panopto::world::Fate::Uploads(at) => at.map(crate::clock::iso_ms),
+        _ => None,
+    }
 }
 
 pub fn local_time(minute: u32) -> String {
@@ -307,7 +349,9 @@ pub fn capture(w: &World, now: i64) -> GroundTruth {
                 name: r.name.clone(),
                 room_id: r.room_id.clone(),
                 default_folder_id: r.default_folder_id.clone(),
-                broken: w.panopto.faults.broken_recorder_rooms.contains(&r.room_id),
+                broken: w.panopto.recorder_state(&r.id, now)
+                    == panopto::RemoteRecorderState::Faulted,
+                state: format!("{:?}", w.panopto.recorder_state(&r.id, now)),
             })
             .collect(),
         sessions: w
@@ -327,6 +371,38 @@ pub fn capture(w: &World, now: i64) -> GroundTruth {
                 meeting_id: s.meeting_id,
                 has_captions: s.has_captions_at(now),
                 deleted: s.deleted_ms.is_some_and(|d| d <= now),
+                upload_time: upload_time(s),
+                captions_time: s.captions_ms.map(crate::clock::iso_ms),
+                staff_edit: s
+                    .staff_edit
+                    .as_ref()
+                    .map(|e| format!("{}: {}", e.kind, e.detail)),
+            })
+            .collect(),
+        lectures: w
+            .panopto
+            .lectures
+            .values()
+            .map(|l| {
+                let session = l
+                    .session_id
+                    .as_ref()
+                    .and_then(|id| w.panopto.sessions.get(id));
+                LectureRow {
+                    date: l.date.to_string(),
+                    meeting_id: l.meeting_id,
+                    section_id: l.section_id,
+                    course_id: l.course_id,
+                    room_id: l.room_id.clone(),
+                    start_time: crate::clock::iso_ms(l.start_ms),
+                    end_time: crate::clock::iso_ms(l.end_ms),
+                    recorder_id: l.recorder_id.clone(),
+                    expected: w.panopto.expected_outcome(l).as_str().to_owned(),
+                    outcome: w.panopto.actual_outcome(l).as_str().to_owned(),
+                    cancelled_reason: l.cancelled.clone(),
+                    session_id: l.session_id.clone(),
+                    upload_time: session.and_then(upload_time),
+                }
             })
             .collect(),
     }

@@ -22,9 +22,13 @@
 //! | `GET /_sim` | seed, scale, paths, counts |
 //! | `GET/POST /_sim/clock` | read; `{"advance_seconds":N}`, `{"set":"ISO"}`, `{"pause":bool}`, `{"speed":X}` |
 //! | `GET /_sim/counters` | requests, cost units and throttles per token and endpoint; Live Events emitted/attempts/delivered/duplicated/dropped; Panopto requests and 429s; lectures; timeline |
-//! | `GET/PUT /_sim/faults` | [`Faults`]: `canvas.{legacy_throttle_status, api_outage}`, `live_events.{duplicate_probability, reorder_probability, reorder_max_delay_seconds, drop_probability, outage}`, `panopto.{broken_recorder_rooms, late_processing_*, late_captions_*, captions_never_probability, wrong_room_probability}` |
+//! | `GET/PUT /_sim/faults` | [`Faults`]: `canvas.{legacy_throttle_status, api_outage}`, `live_events.{duplicate_probability, reorder_probability, reorder_max_delay_seconds, drop_probability, outage}`, `panopto.{broken_recorder_rooms, recorders[{room_id, problem: faulted\|offline, from, until}], late_processing_*, late_captions_*, captions_never_probability, captions_late_folders, captions_never_folders, wrong_room_probability, staff_edit_*, outage{from, until}}` ([`panopto::faults`]); a bad value is refused with 400 and changes nothing |
 //! | `GET /_sim/ground_truth` | [`GroundTruth`] at the current simulated time |
-//! | `GET /_sim/timetable/{file}` | SIS CSVs and the room/recorder/meeting CSVs ([`timetable`]) |
+//! | `GET /_sim/ground_truth` `lectures` | every section meeting on every date reached: room, recorder, expected and actual outcome, session ([`panopto::lectures`]) |
+//! | `GET /_sim/timetable/{file}` | SIS CSVs and the room/recorder/meeting/cancellation CSVs, every column documented ([`timetable`]) |
+//! | `POST /_sim/timetable/cancellations` | call off a class: `{"meeting_id":N,"date":"YYYY-MM-DD","reason":".."}` |
+//! | `GET/PUT /_sim/panopto/folders/{id}/captioning` | a folder's automatic captioning `{"turnaround_minutes":N\|null}` |
+//! | `POST /_sim/canvas/revoke_tokens`, `/_sim/panopto/revoke_tokens` | revoke every OAuth2 access token (Panopto: refresh tokens too) |
 //! | `GET /_sim/live_events?after=N&limit=M` | every emitted Live Event, in emission order |
 //! | `GET/POST /_sim/live_events/subscriptions` | list; add `{"url":..,"signed":bool}` |
 //! | `POST /_sim/live_events/rotate_keys` | next key becomes current |

@@ -23,7 +23,8 @@ use crate::live_events::delivery::Deliverer;
 use crate::live_events::envelope::Envelopes;
 use crate::live_events::{DeliveryFaults, Hub, KeyRing};
 use crate::panopto::PanoptoAccess;
-use crate::panopto::world::{PanoptoFaults, PanoptoWorld};
+use crate::panopto::faults::PanoptoFaults;
+use crate::panopto::world::PanoptoWorld;
 use crate::timeline::{self, Timeline};
 use crate::university;
 use crate::world::World;
@@ -144,10 +145,15 @@ impl Shared {
         }
     }
 
-    pub fn set_faults(&self, f: Faults) {
+    /// Replace every fault knob; Panopto's are checked first (nothing changes if they are
+    /// wrong) and reach every lecture that has not started yet.
+    pub fn set_faults(&self, f: Faults) -> Result<(), String> {
+        f.panopto.validate()?;
         *lock(&self.canvas_faults) = f.canvas;
         self.hub.set_faults(f.live_events);
-        self.with_world(|w| w.panopto.faults = f.panopto);
+        let now = self.clock.now_ms();
+        self.with_world(|w| w.panopto.set_faults(f.panopto, now));
+        Ok(())
     }
 
     pub fn counters(&self) -> Counters {
@@ -156,7 +162,7 @@ impl Shared {
             (
                 LectureCounters {
                     sessions: w.panopto.sessions.len() as u64,
-                    missed_lectures: w.panopto.missed_lectures,
+                    missed_lectures: w.panopto.missed_lectures(now),
                 },
                 TimelineCounters {
                     applied: w.timeline.applied,
@@ -329,8 +335,10 @@ impl Simulator {
         self.shared.faults()
     }
 
-    pub fn set_faults(&self, faults: Faults) {
-        self.shared.set_faults(faults);
+    /// Replace every fault knob (see [`Faults`]); refused, with the reason, if a Panopto
+    /// knob is out of range.
+    pub fn set_faults(&self, faults: Faults) -> Result<(), String> {
+        self.shared.set_faults(faults)
     }
 
     /// Add a Live Events subscription; returns its id.
@@ -343,6 +351,12 @@ impl Simulator {
     /// grant. Returns how many were revoked. Static tokens are not affected.
     pub fn revoke_access_tokens(&self) -> usize {
         self.shared.tokens().revoke_all_access()
+    }
+
+    /// Revoke every Panopto OAuth2 token, refresh tokens included; returns how many access
+    /// tokens were revoked.
+    pub fn revoke_panopto_tokens(&self) -> usize {
+        self.shared.panopto.revoke_all()
     }
 
     /// Mint a Canvas access/refresh token pair for a user (the admin by default).

@@ -69,6 +69,10 @@ pub enum Action {
     ScheduleLectures {
         day: i64,
     },
+    /// A person renames or moves a lecture's session by hand.
+    StaffEdit {
+        session_id: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -124,7 +128,7 @@ pub fn advance(w: &mut World, now: i64) -> u64 {
         match tl.queue.first_entry() {
             Some(e) if e.key().0 <= now => {
                 let ((at, _), action) = e.remove_entry();
-                apply(w, action, at);
+                apply(w, &mut tl, action, at);
                 tl.applied += 1;
             }
             _ => break,
@@ -384,7 +388,7 @@ fn sis_job() -> Origin {
 
 /// Apply one action; an action whose preconditions no longer hold (the student already
 /// dropped, the enrollment is gone) is skipped, as a real user's click would fail.
-fn apply(w: &mut World, action: Action, at: i64) {
+fn apply(w: &mut World, tl: &mut Timeline, action: Action, at: i64) {
     let result = match action {
         Action::AddEnrollment {
             user_id,
@@ -583,7 +587,18 @@ fn apply(w: &mut World, action: Action, at: i64) {
         }
         Action::ScheduleLectures { day } => {
             let uni = &w.uni;
-            w.panopto.schedule_lectures(uni, day, at);
+            for edit in w.panopto.schedule_lectures(uni, day, at) {
+                tl.push(
+                    edit.at_ms,
+                    Action::StaffEdit {
+                        session_id: edit.session_id,
+                    },
+                );
+            }
+            Ok(())
+        }
+        Action::StaffEdit { session_id } => {
+            w.panopto.staff_edit(&session_id, at);
             Ok(())
         }
     };

@@ -6,7 +6,28 @@
 //! * `recorders.csv`: `recorder_id,name,external_id,default_folder_id` (external_id = room_id)
 //! * `meetings.csv`: `meeting_id,section_id,course_id,room_id,days,start_time,end_time,
 //!   duration_minutes,time_zone,first_date,last_date` — `section_id`/`course_id` are SIS ids,
-//!   `days` uses M T W R F, times are local `HH:MM` in `time_zone` (`America/New_York`: daylight saving time is kept, so a class stays at its local time across the November change).
+//!   `days` uses M T W R F, times are local `HH:MM` in `time_zone` (`America/New_York`:
+//!   daylight saving time is kept, so a class stays at its local time across the November
+//!   change); the meeting takes place every such day from `first_date` to `last_date`
+//!   (local dates) except the rows of `cancellations.csv`.
+//! * `cancellations.csv`: `date,meeting_id,section_id,course_id,reason` — one row per class
+//!   that does not take place: `date` local `YYYY-MM-DD`, `meeting_id` as in `meetings.csv`,
+//!   SIS `section_id`/`course_id`, `reason` free text (`holiday: <name>` for the term's
+//!   holidays, whose every class is listed).
+//!
+//! Columns of the three room files, in order:
+//!
+//! | file | column | meaning |
+//! |---|---|---|
+//! | rooms | `room_id` | the room's code (`BLDG-NNN`), the key of every other file |
+//! | rooms | `building`, `name`, `capacity` | where it is, its display name, seats |
+//! | rooms | `has_recorder` | `true` / `false`: a Panopto remote recorder is installed |
+//! | rooms | `recorder_id` | that recorder's Panopto GUID (empty without one) |
+//! | recorders | `recorder_id`, `name` | the Panopto GUID and name |
+//! | recorders | `external_id` | the room it is in (Panopto's recorder ExternalId) |
+//! | recorders | `default_folder_id` | where its recordings land until filed |
+//! | meetings | `meeting_id` | the meeting pattern's id (stable across exports) |
+//! | meetings | `start_time`, `end_time`, `duration_minutes` | local start and end, length |
 
 use crate::clock::iso;
 use crate::ground_truth::local_time;
@@ -27,7 +48,7 @@ fn row(out: &mut String, cols: &[&str]) {
     out.push('\n');
 }
 
-pub const FILES: [&str; 9] = [
+pub const FILES: [&str; 10] = [
     "accounts.csv",
     "terms.csv",
     "courses.csv",
@@ -37,6 +58,7 @@ pub const FILES: [&str; 9] = [
     "rooms.csv",
     "recorders.csv",
     "meetings.csv",
+    "cancellations.csv",
 ];
 
 /// One export by file name, or `None` for an unknown name.
@@ -313,17 +335,15 @@ pub fn export(w: &World, file: &str) -> Option<String> {
             let first = u.date_of_day(0).format("%Y-%m-%d").to_string();
             let last = u.date_of_day(7 * 15 - 3).format("%Y-%m-%d").to_string();
             for m in &u.meetings {
-                let (Some(section), Some(course)) =
-                    (u.sections.get(m.section_id), u.courses.get(m.course_id))
-                else {
+                let Some((section, course)) = sis_ids(u, m) else {
                     continue;
                 };
                 row(
                     &mut out,
                     &[
                         &m.id.to_string(),
-                        &opt(&section.sis_section_id),
-                        &opt(&course.sis_course_id),
+                        &section,
+                        &course,
                         &m.room_id,
                         &m.pattern.days_code(),
                         &local_time(m.start_minute),
@@ -336,9 +356,59 @@ pub fn export(w: &World, file: &str) -> Option<String> {
                 );
             }
         }
+        "cancellations.csv" => {
+            row(
+                &mut out,
+                &["date", "meeting_id", "section_id", "course_id", "reason"],
+            );
+            for (date, meeting_id, reason) in cancelled_classes(u) {
+                let Some((section, course)) = u
+                    .meetings
+                    .iter()
+                    .find(|m| m.id == meeting_id)
+                    .and_then(|m| sis_ids(u, m))
+                else {
+                    continue;
+                };
+                row(
+                    &mut out,
+                    &[
+                        &date.to_string(),
+                        &meeting_id.to_string(),
+                        &section,
+                        &course,
+                        &reason,
+                    ],
+                );
+            }
+        }
         _ => return None,
     }
     Some(out)
+}
+
+/// A meeting's section and course SIS ids (empty when they have none).
+fn sis_ids(u: &University, m: &Meeting) -> Option<(String, String)> {
+    let section = u.sections.get(m.section_id)?;
+    let course = u.courses.get(m.course_id)?;
+    Some((
+        section.sis_section_id.clone().unwrap_or_default(),
+        course.sis_course_id.clone().unwrap_or_default(),
+    ))
+}
+
+/// Every class of the term that does not take place, by date then meeting.
+pub fn cancelled_classes(u: &University) -> Vec<(chrono::NaiveDate, u64, String)> {
+    let mut out = Vec::new();
+    for day in 0..7 * 15 {
+        let date = u.date_of_day(day);
+        for (m, _, _) in u.meetings_on(day) {
+            if let Some(reason) = u.cancellation(m.id, date) {
+                out.push((date, m.id, reason));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

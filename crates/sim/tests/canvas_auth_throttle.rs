@@ -294,7 +294,7 @@ async fn thirteen_or_more_parallel_requests_are_throttled() {
     // Legacy mode answers 403 Forbidden (Rate Limit Exceeded).
     let mut faults = t.sim.faults();
     faults.canvas.legacy_throttle_status = true;
-    t.sim.set_faults(faults);
+    t.sim.set_faults(faults).expect("faults");
     let (_, throttled, bodies) = parallel(&t, "third-token", 24).await;
     assert!(throttled > 0);
     assert!(
@@ -374,7 +374,7 @@ async fn an_api_outage_answers_503_and_revoked_access_tokens_are_refreshed() {
 
     let mut faults = t.sim.faults();
     faults.canvas.api_outage = true;
-    t.sim.set_faults(faults.clone());
+    t.sim.set_faults(faults.clone()).expect("faults");
     let down = get(access.clone()).await;
     assert_eq!(down.status(), 503);
     assert!(header(&down, "x-rate-limit-remaining").is_none());
@@ -388,7 +388,7 @@ async fn an_api_outage_answers_503_and_revoked_access_tokens_are_refreshed() {
         .expect("graphql");
     assert_eq!(graphql.status(), 503);
     faults.canvas.api_outage = false;
-    t.sim.set_faults(faults);
+    t.sim.set_faults(faults).expect("faults");
     assert_eq!(get(access.clone()).await.status(), 200);
 
     // Revoking every access token leaves refresh tokens (and static tokens) working.

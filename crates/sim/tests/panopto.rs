@@ -20,18 +20,11 @@ fn unlimited(seed: u64) -> SimConfig {
 }
 
 async fn pget(t: &TestSim, path: &str) -> reqwest::Response {
-    t.http
-        .get(t.url(path))
-        .bearer_auth(PANOPTO_TOKEN)
-        .send()
-        .await
-        .expect("request")
+    t.panopto_get(path).await
 }
 
 async fn pjson(t: &TestSim, path: &str) -> Value {
-    let r = pget(t, path).await;
-    assert!(r.status().is_success(), "GET {path}: {}", r.status());
-    r.json().await.expect("json")
+    t.panopto_json(path).await
 }
 
 fn keys(v: &Value) -> BTreeSet<String> {
@@ -543,11 +536,6 @@ async fn lecture_faults_broken_recorder_wrong_room_and_captions() {
     let t = TestSim::start(unlimited(45)).await;
     let gt = t.sim.ground_truth();
     let broken_room = gt.recorders[0].room_id.clone();
-    let meetings_in_room = gt
-        .meetings
-        .iter()
-        .filter(|m| m.room_id == broken_room && m.days.contains('M'))
-        .count();
     let mut faults = t.sim.faults();
     faults
         .panopto
@@ -555,21 +543,42 @@ async fn lecture_faults_broken_recorder_wrong_room_and_captions() {
         .insert(broken_room.clone());
     faults.panopto.wrong_room_probability = 1.0;
     faults.panopto.captions_never_probability = 1.0;
-    t.sim.set_faults(faults);
+    t.sim.set_faults(faults).expect("faults");
     t.advance(23.0 * 3_600.0).await;
     let gt = t.sim.ground_truth();
     let broken_recorder = gt.recorders[0].id.clone();
     assert!(gt.recorders[0].broken);
-    assert!(
-        gt.sessions
-            .iter()
-            .all(|s| s.scheduled_recorder_id.as_deref() != Some(broken_recorder.as_str())),
-        "no session from a broken recorder"
-    );
+    // Wrong-room recording sends every lecture to another recorder, so the broken one's
+    // own lectures are recorded elsewhere, and lectures sent to it are never recorded.
+    for s in gt
+        .sessions
+        .iter()
+        .filter(|s| s.recorder_id.as_deref() == Some(broken_recorder.as_str()))
+    {
+        assert_eq!(s.state, "Scheduled", "a faulted recorder records nothing");
+    }
+    let on_broken: Vec<&str> = gt
+        .sessions
+        .iter()
+        .filter(|s| s.recorder_id.as_deref() == Some(broken_recorder.as_str()))
+        .map(|s| s.id.as_str())
+        .collect();
+    assert!(!on_broken.is_empty());
     assert_eq!(
         t.sim.counters().lectures.missed_lectures as usize,
-        meetings_in_room
+        on_broken.len()
     );
+    for l in &gt.lectures {
+        let on_it = l
+            .session_id
+            .as_deref()
+            .is_some_and(|id| on_broken.contains(&id));
+        if on_it {
+            assert_eq!(l.outcome, "broken_recorder");
+        } else if l.outcome != "no_recorder" && l.outcome != "cancelled" {
+            assert_eq!(l.outcome, "wrong_room");
+        }
+    }
     assert!(!gt.sessions.is_empty());
     for s in &gt.sessions {
         assert_ne!(
@@ -794,7 +803,7 @@ async fn late_processing_keeps_a_lecture_processing() {
     let mut faults = t.sim.faults();
     faults.panopto.late_processing_probability = 1.0;
     faults.panopto.late_processing_minutes = 300.0;
-    t.sim.set_faults(faults);
+    t.sim.set_faults(faults).expect("faults");
     t.advance(2.0 * 3_600.0).await;
     let gt = t.sim.ground_truth();
     let lecture = gt

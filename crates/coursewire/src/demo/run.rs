@@ -293,7 +293,9 @@ impl Stage {
                 }
             }
         }
-        self.sim.set_faults(f);
+        if let Err(e) = self.sim.set_faults(f) {
+            tracing::warn!(error = %e, fault = fault.describe(), "the simulator refused a fault");
+        }
         if fault != Fault::Clear {
             self.faults_injected
                 .push(format!("{} {}{detail}", local(at), fault.describe()));

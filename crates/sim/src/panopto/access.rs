@@ -122,6 +122,15 @@ impl PanoptoAccess {
         Ok(())
     }
 
+    /// Revoke every OAuth2 token issued so far, access and refresh alike (an administrator
+    /// resetting the API client): a client must log on with the password grant again.
+    /// Returns how many access tokens were revoked. Command-line tokens are not affected.
+    pub fn revoke_all(&self) -> usize {
+        let mut st = self.lock();
+        st.refresh.clear();
+        std::mem::take(&mut st.tokens).len()
+    }
+
     fn mint(&self, st: &mut State, client: &str, now: i64, with_refresh: bool) -> Grant {
         let access = crate::ids::hex_token(&mut st.rng, 32);
         st.tokens.insert(

@@ -6,6 +6,8 @@
 //! against its API client's rate limits (429 past 5/s, 100/min, 5,000/h).
 
 mod access;
+pub mod faults;
+pub mod lectures;
 mod rest;
 mod soap;
 pub mod world;
@@ -108,11 +110,30 @@ pub fn router(state: AppState) -> Router<AppState> {
             panopto::soap::REMOTE_RECORDER_MANAGEMENT_PATH,
             post(soap::remote_recorder_management),
         )
-        .route_layer(from_fn_with_state(state, soap_gate));
+        .route_layer(from_fn_with_state(state.clone(), soap_gate));
     Router::new()
         .merge(api)
         .merge(soap)
         .route("/Panopto/oauth2/connect/token", post(rest::token))
+        .layer(from_fn_with_state(state, outage))
+}
+
+/// During a `panopto.outage` window every Panopto request, the token endpoint's too, gets
+/// 503 (as a site behind its load balancer does while it is down).
+async fn outage(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let now = s.clock.now_ms();
+    if s.with_world_read(|w| w.panopto.faults.outage_at(now)) {
+        let endpoint = endpoint_of(&req);
+        s.stats()
+            .panopto_request("unknown", &endpoint, StatusCode::SERVICE_UNAVAILABLE);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "60")],
+            "Service Unavailable",
+        )
+            .into_response();
+    }
+    next.run(req).await
 }
 
 fn endpoint_of(req: &Request) -> String {

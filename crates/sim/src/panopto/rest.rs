@@ -516,10 +516,10 @@ pub async fn update_session(State(s): State<AppState>, Path(id): Path<String>, b
         if u.description.is_some() {
             x.description = u.description;
         }
-        if let Some(f) = u.folder_id {
-            x.folder_id = f;
-        }
         x.updated_ms = now;
+        if let Some(f) = u.folder_id {
+            w.panopto.move_session(&id, f, now);
+        }
         let x = live_session(&w.panopto, &id, now)?;
         Ok(Json(session_json(&w.panopto, x, &h, now, true)).into_response())
     })
@@ -1024,24 +1024,12 @@ pub async fn create_scheduled_recording(
             .name
             .clone()
             .unwrap_or_else(|| format!("Scheduled recording {}", iso_ms(start)));
-        let room = w
-            .panopto
-            .recorders
-            .get(&rid)
-            .map(|r| r.room_id.clone())
-            .unwrap_or_default();
-        if w.panopto.faults.broken_recorder_rooms.contains(&room) {
-            w.panopto.missed_lectures += 1;
-        }
         let id = w.panopto.schedule(name, rid, start, end, None, now);
         if let Some(x) = w.panopto.sessions.get_mut(&id) {
-            x.folder_id = c.folder_id.clone();
             x.description = c.description.clone();
             x.is_broadcast = c.is_broadcast;
-            if w.panopto.faults.broken_recorder_rooms.contains(&room) {
-                x.complete_ms = None;
-            }
         }
+        w.panopto.move_session(&id, c.folder_id.clone(), now);
         let x = w
             .panopto
             .sessions
@@ -1083,9 +1071,12 @@ pub async fn update_scheduled_recording(
         let shift = end - x.end_ms;
         x.start_ms = if x.start_ms <= now { x.start_ms } else { start };
         x.end_ms = end;
-        x.complete_ms = x.complete_ms.map(|c| c + shift);
+        x.settle();
         x.captions_ms = x.captions_ms.map(|c| c + shift);
         x.updated_ms = now;
+        if x.start_ms > now {
+            w.panopto.decide_again(&id, now);
+        }
         let x = live_session(&w.panopto, &id, now)?;
         Ok(Json(scheduled_json(&w.panopto, x)).into_response())
     })

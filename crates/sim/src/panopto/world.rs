@@ -1,39 +1,26 @@
 //! The Panopto site: folders (a term tree with one folder per course, as Panopto's LMS
 //! provisioning makes, plus one default folder per recorder), remote recorders (ExternalId =
 //! room), sessions, groups and permissions. A lecture's state is a function of simulated time
-//! and the times fixed when it was scheduled (start, end, processing done, captions ready),
-//! so it moves Scheduled → Recording → Processing → Complete without a timer per session,
-//! and faults switched on later affect only lectures scheduled later.
+//! and the times fixed when it was scheduled (start, end, processing done, upload, captions
+//! ready), so it moves Scheduled → Recording → Processing → Complete without a timer per
+//! session. The lecture occurrences and what faults do to them are in `lectures.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use panopto::SessionState;
 use rand_chacha::ChaCha20Rng;
 use rand08::Rng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::ids;
 use crate::university::University;
 
 pub const EMPTY_GUID: &str = "00000000-0000-0000-0000-000000000000";
+/// The caption provider's turnaround on the term's folders (plus 0–150 minutes per session).
+pub const SITE_CAPTION_TURNAROUND_MINUTES: u32 = 30;
 
-/// Panopto fault knobs (switchable at run time through `/_sim/faults`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PanoptoFaults {
-    /// Rooms whose recorder is broken: their lectures produce no session.
-    pub broken_recorder_rooms: BTreeSet<String>,
-    /// Probability that a lecture's processing takes `late_processing_minutes` longer.
-    pub late_processing_probability: f64,
-    pub late_processing_minutes: f64,
-    /// Probability that automatic captions arrive `late_captions_minutes` late.
-    pub late_captions_probability: f64,
-    pub late_captions_minutes: f64,
-    /// Probability that automatic captions never arrive.
-    pub captions_never_probability: f64,
-    /// Probability that a lecture is recorded by another room's recorder.
-    pub wrong_room_probability: f64,
-}
+pub use super::faults::PanoptoFaults;
+use super::faults::RecorderProblem;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Permission {
@@ -53,6 +40,9 @@ pub struct Folder {
     pub access_level: panopto::AccessLevel,
     pub permissions: Vec<Permission>,
     pub deleted: bool,
+    /// Automatic captioning: minutes the folder's caption provider takes once a session in it
+    /// has finished processing (`None`: the folder requests no captions).
+    pub caption_turnaround_minutes: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,10 +65,21 @@ pub struct Session {
     pub updated_ms: i64,
     pub start_ms: i64,
     pub end_ms: i64,
-    /// When processing finishes; `None` while the recording never started (broken recorder).
+    /// Whether and when the recording reaches Panopto (recorder faults, see `lectures.rs`).
+    pub fate: Fate,
+    /// Processing time after the media has arrived.
+    pub processing_ms: i64,
+    /// When processing finishes (`None`: the recording never arrives); follows from `fate`.
     pub complete_ms: Option<i64>,
-    /// When automatic captions become available (`None`: never).
+    /// When automatic captions become available: fixed when the session is first in a
+    /// captioning folder after processing (`None`: not requested, or never delivered).
     pub captions_ms: Option<i64>,
+    /// Drawn when scheduled: the provider's delay on top of the folder's turnaround, and
+    /// whether this session's captions never come.
+    pub caption_delay_ms: i64,
+    pub caption_never: bool,
+    /// A person's hand edit (rename or move), once made.
+    pub staff_edit: Option<StaffEdit>,
     /// Caption languages uploaded through the API.
     pub uploaded_captions: BTreeSet<String>,
     /// The recorder that actually records (differs from the scheduled one on a wrong-room fault).
@@ -94,12 +95,48 @@ pub struct Session {
     pub deleted_ms: Option<i64>,
 }
 
+/// Whether a scheduled recording reaches Panopto.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    Records,
+    /// The recorder was faulted: nothing is recorded.
+    NotRecorded,
+    /// The recorder was offline: recorded locally, uploaded when it reconnects (`None`: not
+    /// yet known to reconnect).
+    Uploads(Option<i64>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaffEdit {
+    pub at_ms: i64,
+    /// `renamed` or `moved`.
+    pub kind: &'static str,
+    pub detail: String,
+}
+
 impl Session {
+    /// When the media is on the server (`None`: never).
+    pub fn media_ms(&self) -> Option<i64> {
+        match self.fate {
+            Fate::Records => Some(self.start_ms),
+            Fate::NotRecorded | Fate::Uploads(None) => None,
+            Fate::Uploads(Some(at)) => Some(at),
+        }
+    }
+
+    /// Fix `complete_ms` after the fate, the end time or the processing time changed.
+    pub fn settle(&mut self) {
+        self.complete_ms = self
+            .media_ms()
+            .map(|m| m.max(self.end_ms) + self.processing_ms);
+    }
+
     pub fn state_at(&self, now: i64) -> SessionState {
-        let Some(complete) = self.complete_ms else {
+        let (Some(complete), Some(media)) = (self.complete_ms, self.media_ms()) else {
             return SessionState::Scheduled;
         };
-        if now < self.start_ms {
+        if now < self.start_ms || now < media {
             SessionState::Scheduled
         } else if now < self.end_ms {
             if self.is_broadcast {
@@ -117,7 +154,7 @@ impl Session {
     /// Seconds of media at `now` (`None` before recording starts).
     pub fn duration_at(&self, now: i64) -> Option<f64> {
         self.complete_ms?;
-        if now < self.start_ms {
+        if now < self.start_ms || self.media_ms().is_none_or(|m| now < m) {
             return None;
         }
         Some((now.min(self.end_ms) - self.start_ms) as f64 / 1000.0)
@@ -132,11 +169,14 @@ impl Session {
     /// The most recent change at or before `now` (the searchIndexSync `UpdateTime`).
     pub fn last_update_at(&self, now: i64) -> i64 {
         let mut t = self.created_ms.max(self.updated_ms.min(now));
+        let media = self.media_ms().filter(|m| *m > self.start_ms);
         for x in [
             Some(self.start_ms),
             Some(self.end_ms),
+            media,
             self.complete_ms,
             self.captions_ms,
+            self.staff_edit.as_ref().map(|e| e.at_ms),
             self.deleted_ms,
         ]
         .into_iter()
@@ -171,8 +211,8 @@ pub struct PanoptoWorld {
     pub course_folders: BTreeMap<u64, String>,
     pub term_folder_id: String,
     pub faults: PanoptoFaults,
-    /// Lectures that produced no session (broken recorder).
-    pub missed_lectures: u64,
+    /// Every section meeting on every date the simulation has reached, by (date, meeting).
+    pub lectures: BTreeMap<(chrono::NaiveDate, u64), super::lectures::Lecture>,
 }
 
 /// Deterministic GUID for a named Panopto object (users and groups mirror Canvas rows).
@@ -197,7 +237,7 @@ impl PanoptoWorld {
             groups: BTreeMap::new(),
             course_folders: BTreeMap::new(),
             faults: PanoptoFaults::default(),
-            missed_lectures: 0,
+            lectures: BTreeMap::new(),
         };
         let term = u
             .terms
@@ -205,6 +245,11 @@ impl PanoptoWorld {
             .map(|t| t.name.clone())
             .unwrap_or_default();
         let term_id = w.add_folder(&mut rng, term.clone(), None, None);
+        // The term tree captions automatically (its folders inherit); recorders' default
+        // folders do not, so a lecture is captioned once it is filed in its course.
+        if let Some(f) = w.folders.get_mut(&term_id) {
+            f.caption_turnaround_minutes = Some(SITE_CAPTION_TURNAROUND_MINUTES);
+        }
         w.term_folder_id = term_id.clone();
         let recorders_root = w.add_folder(&mut rng, "Room recorders".to_owned(), None, None);
         let mut dept_folders = BTreeMap::new();
@@ -278,6 +323,10 @@ impl PanoptoWorld {
         external_id: Option<String>,
     ) -> String {
         let id = ids::uuid(rng).to_string();
+        let caption_turnaround_minutes = parent
+            .as_ref()
+            .and_then(|p| self.folders.get(p))
+            .and_then(|f| f.caption_turnaround_minutes);
         self.folders.insert(
             id.clone(),
             Folder {
@@ -290,6 +339,7 @@ impl PanoptoWorld {
                 access_level: panopto::AccessLevel::Restricted,
                 permissions: Vec::new(),
                 deleted: false,
+                caption_turnaround_minutes,
             },
         );
         id
@@ -310,49 +360,18 @@ impl PanoptoWorld {
         id
     }
 
+    pub(super) fn rng_mut(&mut self) -> &mut ChaCha20Rng {
+        &mut self.rng
+    }
+
     pub fn new_guid(&mut self) -> String {
         ids::uuid(&mut self.rng).to_string()
     }
 
-    /// Schedule the day's lectures: one session per meeting in a room with a working
-    /// recorder, with its processing and caption times drawn now.
-    pub fn schedule_lectures(&mut self, u: &University, day: i64, now: i64) -> usize {
-        let mut created = 0;
-        let meetings: Vec<(u64, u64, String, i64, i64)> = u
-            .meetings_on(day)
-            .into_iter()
-            .map(|(m, s, e)| (m.id, m.section_id, m.room_id.clone(), s, e))
-            .collect();
-        for (meeting_id, section_id, room_id, start, end) in meetings {
-            let Some(recorder_id) = self.recorder_by_room.get(&room_id).cloned() else {
-                continue;
-            };
-            if self.faults.broken_recorder_rooms.contains(&room_id) {
-                self.missed_lectures += 1;
-                continue;
-            }
-            let section_name = u
-                .sections
-                .get(section_id)
-                .map(|s| s.name.clone())
-                .unwrap_or_default();
-            let date = crate::university::local_date(start)
-                .format("%Y-%m-%d")
-                .to_string();
-            self.schedule(
-                format!("{section_name} - {date}"),
-                recorder_id,
-                start,
-                end,
-                Some((section_id, meeting_id)),
-                now,
-            );
-            created += 1;
-        }
-        created
-    }
-
-    /// Create a scheduled session on `recorder_id` (also used by `POST scheduledRecordings`).
+    /// Create a scheduled session on `recorder_id` (the timetable's lectures and `POST
+    /// scheduledRecordings`): which recorder really records it, how long processing takes and
+    /// the caption provider's delay are drawn now; what the recorder's faults do to it is
+    /// decided when it starts (`lectures.rs`).
     pub fn schedule(
         &mut self,
         name: String,
@@ -385,54 +404,103 @@ impl PanoptoWorld {
         {
             processing_min += f.late_processing_minutes.max(0.0);
         }
-        let complete = end + (processing_min * 60_000.0) as i64;
-        let captions = if self
+        let caption_never = self
             .rng
-            .gen_bool(f.captions_never_probability.clamp(0.0, 1.0))
+            .gen_bool(f.captions_never_probability.clamp(0.0, 1.0));
+        let mut caption_minutes = self.rng.gen_range(0.0..150.0);
+        if self
+            .rng
+            .gen_bool(f.late_captions_probability.clamp(0.0, 1.0))
         {
-            None
-        } else {
-            let mut minutes = self.rng.gen_range(30.0..180.0);
-            if self
-                .rng
-                .gen_bool(f.late_captions_probability.clamp(0.0, 1.0))
-            {
-                minutes += f.late_captions_minutes.max(0.0);
-            }
-            Some(complete + (minutes * 60_000.0) as i64)
-        };
+            caption_minutes += f.late_captions_minutes.max(0.0);
+        }
         let id = self.new_guid();
         self.sessions_by_recorder
             .entry(actual.clone())
             .or_default()
             .push(id.clone());
-        self.sessions.insert(
-            id.clone(),
-            Session {
-                id: id.clone(),
-                name,
-                description: None,
-                folder_id,
-                external_id: None,
-                created_ms: now,
-                updated_ms: now,
-                start_ms: start,
-                end_ms: end,
-                complete_ms: Some(complete),
-                captions_ms: captions,
-                uploaded_captions: BTreeSet::new(),
-                recorder_id: Some(actual),
-                scheduled_recorder_id: Some(recorder_id),
-                is_broadcast: false,
-                section_id: meeting.map(|m| m.0),
-                meeting_id: meeting.map(|m| m.1),
-                access_inherited: true,
-                access_level: panopto::AccessLevel::Restricted,
-                permissions: Vec::new(),
-                deleted_ms: None,
-            },
-        );
+        let mut session = Session {
+            id: id.clone(),
+            name,
+            description: None,
+            folder_id,
+            external_id: None,
+            created_ms: now,
+            updated_ms: now,
+            start_ms: start,
+            end_ms: end,
+            fate: Fate::Records,
+            processing_ms: (processing_min * 60_000.0) as i64,
+            complete_ms: None,
+            captions_ms: None,
+            caption_delay_ms: (caption_minutes * 60_000.0) as i64,
+            caption_never,
+            staff_edit: None,
+            uploaded_captions: BTreeSet::new(),
+            recorder_id: Some(actual),
+            scheduled_recorder_id: Some(recorder_id),
+            is_broadcast: false,
+            section_id: meeting.map(|m| m.0),
+            meeting_id: meeting.map(|m| m.1),
+            access_inherited: true,
+            access_level: panopto::AccessLevel::Restricted,
+            permissions: Vec::new(),
+            deleted_ms: None,
+        };
+        session.fate = self.fate_of(&session);
+        session.settle();
+        self.sessions.insert(id.clone(), session);
+        self.request_captions(&id, now);
         id
+    }
+
+    /// Move a session into `folder_id` at `now` (the API or a person); a folder that captions
+    /// automatically requests captions for it.
+    pub fn move_session(&mut self, id: &str, folder_id: String, now: i64) {
+        if let Some(x) = self.sessions.get_mut(id) {
+            x.folder_id = folder_id;
+            x.updated_ms = now;
+        }
+        self.request_captions(id, now);
+    }
+
+    /// Captions are requested once: the first time the session is in a captioning folder,
+    /// and ready the folder's turnaround (plus the session's and the folder's delays) after
+    /// both the request and the end of processing. A recording that has not arrived yet is
+    /// asked again when it does (`lectures.rs`).
+    pub fn request_captions(&mut self, id: &str, at: i64) {
+        let Some(x) = self.sessions.get(id) else {
+            return;
+        };
+        let Some(complete) = x.complete_ms else {
+            return;
+        };
+        if x.captions_ms.is_some() || x.caption_never {
+            return;
+        }
+        let Some(turnaround) = self
+            .folders
+            .get(&x.folder_id)
+            .and_then(|f| f.caption_turnaround_minutes)
+        else {
+            return;
+        };
+        if self.faults.captions_never_folders.contains(&x.folder_id) {
+            return;
+        }
+        let late = self
+            .faults
+            .captions_late_folders
+            .get(&x.folder_id)
+            .copied()
+            .unwrap_or(0.0);
+        let ready = complete.max(at)
+            + i64::from(turnaround) * 60_000
+            + x.caption_delay_ms
+            + (late * 60_000.0) as i64;
+        if let Some(x) = self.sessions.get_mut(id) {
+            x.captions_ms = Some(ready);
+        }
     }
 
     /// The REST recorder state at `now`.
@@ -440,8 +508,12 @@ impl PanoptoWorld {
         let Some(r) = self.recorders.get(recorder_id) else {
             return panopto::RemoteRecorderState::Disconnected;
         };
-        if self.faults.broken_recorder_rooms.contains(&r.room_id) {
-            return panopto::RemoteRecorderState::Faulted;
+        match self.faults.recorder_problem(&r.room_id, now) {
+            Some((RecorderProblem::Faulted, _)) => return panopto::RemoteRecorderState::Faulted,
+            Some((RecorderProblem::Offline, _)) => {
+                return panopto::RemoteRecorderState::Disconnected;
+            }
+            None => {}
         }
         // Lectures are scheduled in time order, so the current one is among the latest.
         let recent = self

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::Datelike;
 use rand08::Rng;
 use rand08::seq::SliceRandom;
 
@@ -65,6 +66,8 @@ pub fn generate(scale: Scale, seed: u64) -> University {
         submissions: BTreeMap::new(),
         rooms: Vec::new(),
         meetings: Vec::new(),
+        holidays: BTreeMap::new(),
+        cancellations: BTreeMap::new(),
         admin_user_id: 0,
         current_term_id: 0,
         term_start,
@@ -557,7 +560,53 @@ pub fn generate(scale: Scale, seed: u64) -> University {
     }
 
     build_timetable(&mut u, &mut rng, &sections_of);
+    add_days_off(&mut u);
     u
+}
+
+/// Share of single classes the timetable cancels (an instructor away, a room closed).
+const CANCELLED_SHARE: f64 = 0.004;
+const CANCEL_REASONS: [&str; 3] = [
+    "instructor unavailable",
+    "room closed",
+    "class moved online",
+];
+
+/// The fall holidays (Labor Day; the Thanksgiving recess, Wednesday to Friday) and a few
+/// single cancellations, drawn from their own stream so the rest of the university does not
+/// depend on them.
+fn add_days_off(u: &mut University) {
+    let first = u.date_of_day(0);
+    let year = first.year();
+    let nth_weekday = |month: u32, weekday: chrono::Weekday, n: u8| {
+        NaiveDate::from_weekday_of_month_opt(year, month, weekday, n)
+    };
+    if let Some(d) = nth_weekday(9, chrono::Weekday::Mon, 1) {
+        u.holidays.insert(d, "Labor Day".to_owned());
+    }
+    if let Some(thursday) = nth_weekday(11, chrono::Weekday::Thu, 4) {
+        for offset in -1..=1 {
+            u.holidays.insert(
+                thursday + chrono::Duration::days(offset),
+                "Thanksgiving recess".to_owned(),
+            );
+        }
+    }
+    let mut rng = ids::rng(u.seed, "cancellations");
+    for m in &u.meetings {
+        for day in 0..7 * 15 {
+            if !m.pattern.weekdays().contains(&((day % 7) as u8)) {
+                continue;
+            }
+            if rng.gen_bool(CANCELLED_SHARE) {
+                let reason = CANCEL_REASONS[rng.gen_range(0..CANCEL_REASONS.len())];
+                u.cancellations.insert(
+                    (m.id, first + chrono::Duration::days(day)),
+                    reason.to_owned(),
+                );
+            }
+        }
+    }
 }
 
 fn student_state(roll: f64) -> EnrollmentState {

@@ -545,6 +545,10 @@ pub struct University {
     pub submissions: BTreeMap<(u64, u64), Submission>,
     pub rooms: Vec<Room>,
     pub meetings: Vec<Meeting>,
+    /// Dates with no classes at all (the term's holidays), with their names.
+    pub holidays: BTreeMap<NaiveDate, String>,
+    /// Single classes called off, by (meeting, date), with the reason given.
+    pub cancellations: BTreeMap<(u64, NaiveDate), String>,
     pub admin_user_id: u64,
     pub current_term_id: u64,
     pub term_start: i64,
@@ -728,6 +732,14 @@ impl University {
     /// Term day of a UTC time (may be negative before term).
     pub fn day_of(&self, ms: i64) -> i64 {
         (local_date(ms) - local_date(self.term_start)).num_days()
+    }
+
+    /// Why meeting `meeting_id` does not take place on `date`, if it does not.
+    pub fn cancellation(&self, meeting_id: u64, date: NaiveDate) -> Option<String> {
+        self.holidays
+            .get(&date)
+            .map(|h| format!("holiday: {h}"))
+            .or_else(|| self.cancellations.get(&(meeting_id, date)).cloned())
     }
 
     /// Meetings of `day` as (meeting, local start UTC ms, end UTC ms); none on weekends or

@@ -86,6 +86,22 @@ impl TestSim {
         r.json().await.expect("json")
     }
 
+    /// GET a Panopto path with the static Panopto token.
+    pub async fn panopto_get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(PANOPTO_TOKEN)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn panopto_json(&self, path: &str) -> Value {
+        let r = self.panopto_get(path).await;
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.expect("json")
+    }
+
     /// Follow `Link: rel="next"` from `path`, returning every item and the pages seen.
     pub async fn walk(&self, path: &str) -> (Vec<Value>, usize) {
         let mut url = self.url(path);
