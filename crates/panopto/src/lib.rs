@@ -1,7 +1,10 @@
 //! Panopto wire types: the JSON objects of REST v1 (`/Panopto/api/v1`, PascalCase, lists as
-//! `{"Results":[...]}`), the OAuth2 token response, and the few SOAP 4.6 messages that REST
-//! lacks (`SessionManagement.GetSessionsList`, whose `Session.State` is the only way to tell
-//! Processing from Complete). Shapes follow `shared/data/panopto/` and `reference/panopto.md`.
+//! `{"Results":[...]}`), the OAuth2 token response, and the SOAP 4.6 calls that REST lacks:
+//! session states (`GetSessionsList`, whose `Session.State` is the only way to tell
+//! Processing from Complete), recorders by external id, folders by external id, external
+//! groups and their members, access grants (`soap::encode_call` / `decode_call` for any
+//! operation, typed data contracts in `soap::contracts`). Shapes follow `shared/data/panopto/`
+//! (the captured SOAP envelopes included) and `reference/panopto.md`.
 //!
 //! This crate holds data shapes and their encodings only: no HTTP, no clock. The simulator
 //! serves these types and the coursewire client reads them, so both sides agree by

@@ -198,6 +198,9 @@ pub struct SimConfig {
     /// Panopto service user for the password grant and SOAP `AuthenticationInfo`.
     pub panopto_username: String,
     pub panopto_password: String,
+    /// The application key of the `canvas-sim` identity provider: SOAP callers may sign in as
+    /// any of its users with `AuthCode` (`panopto::soap::auth_code`).
+    pub panopto_application_key: String,
     pub throttle: ThrottleConfig,
     pub delivery: DeliveryConfig,
     pub panopto_limits: PanoptoLimits,
@@ -232,6 +235,7 @@ impl SimConfig {
             panopto_client_secret: "sim-panopto-secret".to_owned(),
             panopto_username: "sim\\svc-coursewire".to_owned(),
             panopto_password: "sim-panopto-password".to_owned(),
+            panopto_application_key: "6c3e3b1e-5f2a-4d0b-9a57-0f4c2e8d1a90".to_owned(),
             throttle: ThrottleConfig::default(),
             delivery: DeliveryConfig::default(),
             panopto_limits: PanoptoLimits::default(),

@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/_sim/timetable/cancellations", post(cancel_class))
         .route("/_sim/canvas/revoke_tokens", post(revoke_canvas_tokens))
         .route("/_sim/panopto/revoke_tokens", post(revoke_panopto_tokens))
+        .route("/_sim/panopto/sessions/{id}/viewers", get(session_viewers))
         .route(
             "/_sim/panopto/folders/{id}/captioning",
             get(get_captioning).put(put_captioning),
@@ -367,5 +368,31 @@ async fn put_captioning(
         Json(json!({ "folder_id": id, "turnaround_minutes": c.turnaround_minutes })).into_response()
     } else {
         not_found().await
+    }
+}
+
+/// Who can view a session, as Panopto evaluates folders, groups and grants: the effective
+/// level, the audience and the users by Panopto GUID and Canvas id.
+async fn session_viewers(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let answer = s.with_world_read(|w| {
+        let v = w.panopto.viewers(&id)?;
+        let users = crate::panopto::people::users_by_guid(&w.uni);
+        let mut canvas: Vec<u64> = v
+            .users
+            .iter()
+            .filter_map(|g| users.get(g).map(|u| u.canvas_id))
+            .collect();
+        canvas.sort_unstable();
+        Some(json!({
+            "session_id": v.session_id,
+            "level": v.level,
+            "audience": v.audience,
+            "users": v.users,
+            "canvas_user_ids": canvas,
+        }))
+    });
+    match answer {
+        Some(v) => Json(v).into_response(),
+        None => not_found().await,
     }
 }

@@ -165,6 +165,11 @@ pub struct SessionRow {
     pub captions_time: Option<String>,
     /// A person's hand edit: `renamed: old → new` or `moved: folder → folder`.
     pub staff_edit: Option<String>,
+    /// Who can view it, as Panopto evaluates folders, groups and grants (`viewers.rs`):
+    /// `restricted` (only `viewer_user_ids`), `organization` or `public`.
+    pub audience: String,
+    /// Canvas ids of the users granted viewing by name, through groups or directly.
+    pub viewer_user_ids: Vec<u64>,
 }
 
 /// One section meeting on one date: what the timetable expects and what happened.
@@ -204,6 +209,21 @@ pub fn local_time(minute: u32) -> String {
 
 pub fn capture(w: &World, now: i64) -> GroundTruth {
     let u = &w.uni;
+    let panopto_users = crate::panopto::people::users_by_guid(u);
+    let viewers = |id: &str| -> (String, Vec<u64>) {
+        w.panopto.viewers(id).map_or_else(
+            || ("restricted".to_owned(), Vec::new()),
+            |v| {
+                let mut ids: Vec<u64> = v
+                    .users
+                    .iter()
+                    .filter_map(|g| panopto_users.get(g).map(|p| p.canvas_id))
+                    .collect();
+                ids.sort_unstable();
+                (v.audience.to_owned(), ids)
+            },
+        )
+    };
     let term = u.terms.get(u.current_term_id);
     GroundTruth {
         seed: u.seed,
@@ -358,25 +378,30 @@ pub fn capture(w: &World, now: i64) -> GroundTruth {
             .panopto
             .sessions
             .values()
-            .map(|s| SessionRow {
-                id: s.id.clone(),
-                name: s.name.clone(),
-                folder_id: s.folder_id.clone(),
-                state: s.state_at(now).as_str().to_owned(),
-                start_time: crate::clock::iso_ms(s.start_ms),
-                end_time: crate::clock::iso_ms(s.end_ms),
-                recorder_id: s.recorder_id.clone(),
-                scheduled_recorder_id: s.scheduled_recorder_id.clone(),
-                section_id: s.section_id,
-                meeting_id: s.meeting_id,
-                has_captions: s.has_captions_at(now),
-                deleted: s.deleted_ms.is_some_and(|d| d <= now),
-                upload_time: upload_time(s),
-                captions_time: s.captions_ms.map(crate::clock::iso_ms),
-                staff_edit: s
-                    .staff_edit
-                    .as_ref()
-                    .map(|e| format!("{}: {}", e.kind, e.detail)),
+            .map(|s| {
+                let (audience, viewer_user_ids) = viewers(&s.id);
+                SessionRow {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    folder_id: s.folder_id.clone(),
+                    state: s.state_at(now).as_str().to_owned(),
+                    start_time: crate::clock::iso_ms(s.start_ms),
+                    end_time: crate::clock::iso_ms(s.end_ms),
+                    recorder_id: s.recorder_id.clone(),
+                    scheduled_recorder_id: s.scheduled_recorder_id.clone(),
+                    section_id: s.section_id,
+                    meeting_id: s.meeting_id,
+                    has_captions: s.has_captions_at(now),
+                    deleted: s.deleted_ms.is_some_and(|d| d <= now),
+                    upload_time: upload_time(s),
+                    captions_time: s.captions_ms.map(crate::clock::iso_ms),
+                    staff_edit: s
+                        .staff_edit
+                        .as_ref()
+                        .map(|e| format!("{}: {}", e.kind, e.detail)),
+                    audience,
+                    viewer_user_ids,
+                }
             })
             .collect(),
         lectures: w

@@ -12,8 +12,9 @@
 //!   claims are the Canvas-format envelope (`metadata`, `body`) plus `iat`/`exp` (real time of
 //!   the attempt, exp = iat + 300); the keys are served at **`GET /jwks`** as
 //!   `{"keys":[previous, current, next]}`. Unsigned: the envelope JSON (`application/json`).
-//! * Panopto REST v1 under `/Panopto/api/v1/...`, SOAP at
-//!   `/Panopto/PublicAPI/4.6/SessionManagement.svc` and `.../RemoteRecorderManagement.svc`,
+//! * Panopto REST v1 under `/Panopto/api/v1/...`, SOAP 4.6 at
+//!   `/Panopto/PublicAPI/4.6/{SessionManagement,RemoteRecorderManagement,UserManagement,AccessManagement}.svc`
+//!   (folders by external id, external groups and members, grants; [`panopto::soap`]),
 //!   OAuth2 at `/Panopto/oauth2/connect/token`.
 //! * The control API under `/_sim/` (no authentication):
 //!
@@ -27,6 +28,7 @@
 //! | `GET /_sim/ground_truth` `lectures` | every section meeting on every date reached: room, recorder, expected and actual outcome, session ([`panopto::lectures`]) |
 //! | `GET /_sim/timetable/{file}` | SIS CSVs and the room/recorder/meeting/cancellation CSVs, every column documented ([`timetable`]) |
 //! | `POST /_sim/timetable/cancellations` | call off a class: `{"meeting_id":N,"date":"YYYY-MM-DD","reason":".."}` |
+//! | `GET /_sim/panopto/sessions/{id}/viewers` | who can view a session, as Panopto evaluates folders, groups and grants ([`panopto::viewers`]): `{level, audience, users, canvas_user_ids}`; also in the ground truth's sessions |
 //! | `GET/PUT /_sim/panopto/folders/{id}/captioning` | a folder's automatic captioning `{"turnaround_minutes":N\|null}` |
 //! | `POST /_sim/canvas/revoke_tokens`, `/_sim/panopto/revoke_tokens` | revoke every OAuth2 access token (Panopto: refresh tokens too) |
 //! | `GET /_sim/live_events?after=N&limit=M` | every emitted Live Event, in emission order |

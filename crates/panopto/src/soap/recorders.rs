@@ -152,7 +152,7 @@ pub fn encode_list_recorders_response(recorders: &[SoapRemoteRecorder], total: u
         .collect();
     envelope(&format!(
         "<ListRecordersResponse xmlns=\"{TEMPURI}\"><ListRecordersResult {}><a:PagedResults>{results}</a:PagedResults><a:TotalResultCount>{total}</a:TotalResultCount></ListRecordersResult></ListRecordersResponse>",
-        data_attrs()
+        result_attrs(V42_SOAP)
     ))
 }
 
@@ -227,7 +227,7 @@ pub fn encode_get_recorders_by_external_id_response(recorders: &[SoapRemoteRecor
         .collect();
     envelope(&format!(
         "<GetRemoteRecordersByExternalIdResponse xmlns=\"{TEMPURI}\"><GetRemoteRecordersByExternalIdResult {}>{results}</GetRemoteRecordersByExternalIdResult></GetRemoteRecordersByExternalIdResponse>",
-        data_attrs()
+        result_attrs(V42_SOAP)
     ))
 }
 

@@ -311,7 +311,7 @@ pub fn encode_get_sessions_list_response(sessions: &[SoapSession], total: u64) -
         .collect();
     envelope(&format!(
         "<GetSessionsListResponse xmlns=\"{TEMPURI}\"><GetSessionsListResult {}><a:Results>{results}</a:Results><a:TotalNumberResults>{total}</a:TotalNumberResults></GetSessionsListResult></GetSessionsListResponse>",
-        data_attrs()
+        result_attrs(V42_SOAP)
     ))
 }
 
@@ -376,7 +376,7 @@ pub fn encode_get_sessions_by_id_response(sessions: &[SoapSession]) -> String {
         .collect();
     envelope(&format!(
         "<GetSessionsByIdResponse xmlns=\"{TEMPURI}\"><GetSessionsByIdResult {}>{results}</GetSessionsByIdResult></GetSessionsByIdResponse>",
-        data_attrs()
+        result_attrs(V42_SOAP)
     ))
 }
 

@@ -193,20 +193,46 @@ impl PanoptoAccess {
         }
     }
 
-    /// SOAP `AuthenticationInfo`: the service user's password, or (a simulator convenience)
+    /// SOAP `AuthenticationInfo`: the service user's password; an identity-provider user's
+    /// `AuthCode` (made with the provider's application key); or (a simulator convenience)
     /// any valid REST access token in `Password`.
-    pub fn soap_client(
+    pub fn soap_caller(
         &self,
         config: &SimConfig,
-        user_key: Option<&str>,
-        password: Option<&str>,
+        auth: &panopto::soap::AuthenticationInfo,
         now: i64,
-    ) -> Option<String> {
-        if user_key == Some(config.panopto_username.as_str())
-            && password == Some(config.panopto_password.as_str())
+    ) -> Option<crate::panopto::soap::Caller> {
+        let key = auth.user_key.as_deref();
+        if key == Some(config.panopto_username.as_str())
+            && auth.password.as_deref() == Some(config.panopto_password.as_str())
         {
-            return Some(format!("soap:{}", config.panopto_username));
+            return Some(crate::panopto::soap::Caller {
+                client: format!("soap:{}", config.panopto_username),
+                user_key: config.panopto_username.clone(),
+            });
         }
-        password.and_then(|p| self.client_of(p, now))
+        if let (Some(key), Some(code)) = (key, auth.auth_code.as_deref()) {
+            let want = panopto::soap::auth_code(
+                key,
+                &config.panopto_hostname,
+                &config.panopto_application_key,
+            );
+            let provider = key.split_once('\\').map(|(p, _)| p);
+            if provider == Some(super::people::PROVIDER) && code.eq_ignore_ascii_case(&want) {
+                return Some(crate::panopto::soap::Caller {
+                    client: format!("soap:{}", super::people::PROVIDER),
+                    user_key: key.to_owned(),
+                });
+            }
+            return None;
+        }
+        let client = auth
+            .password
+            .as_deref()
+            .and_then(|p| self.client_of(p, now))?;
+        Some(crate::panopto::soap::Caller {
+            user_key: key.unwrap_or(&config.panopto_username).to_owned(),
+            client,
+        })
     }
 }

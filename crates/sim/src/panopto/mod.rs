@@ -8,8 +8,10 @@
 mod access;
 pub mod faults;
 pub mod lectures;
+pub mod people;
 mod rest;
-mod soap;
+pub mod soap;
+pub mod viewers;
 pub mod world;
 
 use axum::Router;
@@ -109,6 +111,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             panopto::soap::REMOTE_RECORDER_MANAGEMENT_PATH,
             post(soap::remote_recorder_management),
+        )
+        .route(
+            panopto::soap::USER_MANAGEMENT_PATH,
+            post(soap::user_management),
+        )
+        .route(
+            panopto::soap::ACCESS_MANAGEMENT_PATH,
+            post(soap::access_management),
         )
         .route_layer(from_fn_with_state(state.clone(), soap_gate));
     Router::new()

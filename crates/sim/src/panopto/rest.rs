@@ -19,11 +19,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::PAGE_SIZE;
+use super::people;
 use super::world::{self, EMPTY_GUID, PanoptoWorld};
 use crate::clock::{iso_ms, parse_iso};
 use crate::panopto::access::Grant;
 use crate::sim::AppState;
-use crate::university::{University, UserKind};
+use crate::university::University;
 
 type Res = Result<Response, PError>;
 
@@ -206,10 +207,7 @@ fn visible(s: &world::Session, now: i64) -> bool {
 }
 
 fn live_folder<'a>(w: &'a PanoptoWorld, id: &str) -> Result<&'a world::Folder, PError> {
-    w.folders
-        .get(id)
-        .filter(|f| !f.deleted)
-        .ok_or_else(|| not_found("folder"))
+    w.live_folder(id).ok_or_else(|| not_found("folder"))
 }
 
 // ------------------------------------------------------------------ OAuth2
@@ -481,10 +479,7 @@ pub async fn folder_sessions(
 // ------------------------------------------------------------------ sessions
 
 fn live_session<'a>(w: &'a PanoptoWorld, id: &str, now: i64) -> Result<&'a world::Session, PError> {
-    w.sessions
-        .get(id)
-        .filter(|x| visible(x, now))
-        .ok_or_else(|| not_found("session"))
+    w.live_session(id, now).ok_or_else(|| not_found("session"))
 }
 
 pub async fn get_session(State(s): State<AppState>, Path(id): Path<String>) -> Res {
@@ -821,15 +816,10 @@ pub async fn add_permission(
         _ => return Err(invalid("RoleType or RoleId is required")),
     };
     let now = s.clock.now_ms();
-    let seed = s.config.seed;
     s.with_world(|w| {
         let principal_ok = match c.principal_type {
             PrincipalType::Group => w.panopto.groups.contains_key(&c.principal_id),
-            PrincipalType::User => w
-                .uni
-                .users
-                .iter()
-                .any(|u| world::named_guid(seed, &format!("user:{}", u.id)) == c.principal_id),
+            PrincipalType::User => people::users(&w.uni).any(|u| u.id == c.principal_id),
         };
         if !principal_ok {
             return Err(not_found("principal"));
@@ -1101,24 +1091,22 @@ pub async fn delete_scheduled_recording(State(s): State<AppState>, Path(id): Pat
 pub async fn search_users(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Res {
     let pg = q.page()?;
     let needle = q.query()?;
-    let seed = s.config.seed;
     s.with_world_read(|w| {
-        let hits: Vec<panopto::User> = w
-            .uni
-            .users
-            .iter()
-            .filter(|u| u.kind != UserKind::Parent && u.workflow_state != "deleted")
+        let hits: Vec<panopto::User> = people::users(&w.uni)
             .filter(|u| {
-                u.name.to_lowercase().contains(&needle)
-                    || u.login_id.to_lowercase().contains(&needle)
+                let login = u.key.split_once('\\').map_or("", |(_, l)| l).to_lowercase();
+                format!("{} {}", u.first_name, u.last_name)
+                    .to_lowercase()
+                    .contains(&needle)
+                    || login.contains(&needle)
                     || u.email.to_lowercase().contains(&needle)
             })
             .map(|u| panopto::User {
-                id: world::named_guid(seed, &format!("user:{}", u.id)),
-                username: Some(format!("canvas-sim\\{}", u.login_id)),
-                first_name: Some(u.first_name.clone()),
-                last_name: Some(u.last_name.clone()),
-                email: Some(u.email.clone()),
+                id: u.id,
+                username: Some(u.key),
+                first_name: Some(u.first_name),
+                last_name: Some(u.last_name),
+                email: Some(u.email),
             })
             .collect();
         Ok(page(hits, pg))

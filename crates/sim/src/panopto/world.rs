@@ -36,6 +36,8 @@ pub struct Folder {
     pub description: Option<String>,
     pub parent: Option<String>,
     pub external_id: Option<String>,
+    /// The membership provider an external id belongs to (`UpdateFolderExternalIdWithProvider`).
+    pub external_provider: Option<String>,
     pub access_inherited: bool,
     pub access_level: panopto::AccessLevel,
     pub permissions: Vec<Permission>,
@@ -190,13 +192,7 @@ impl Session {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Group {
-    pub id: String,
-    pub name: String,
-    pub external_id: Option<String>,
-    pub course_id: Option<u64>,
-}
+pub use super::people::{Group, GroupType};
 
 #[derive(Debug)]
 pub struct PanoptoWorld {
@@ -280,6 +276,9 @@ impl PanoptoWorld {
                         name: gname.clone(),
                         external_id: Some(gname),
                         course_id: Some(c.id),
+                        kind: GroupType::Internal,
+                        provider: None,
+                        members: BTreeSet::new(),
                     },
                 );
                 if let Some(f) = w.folders.get_mut(&id) {
@@ -335,6 +334,9 @@ impl PanoptoWorld {
                 description: None,
                 access_inherited: parent.is_some(),
                 parent,
+                external_provider: external_id
+                    .as_ref()
+                    .map(|_| super::people::PROVIDER.to_owned()),
                 external_id,
                 access_level: panopto::AccessLevel::Restricted,
                 permissions: Vec::new(),
@@ -358,6 +360,18 @@ impl PanoptoWorld {
             f.description = description;
         }
         id
+    }
+
+    /// A folder that has not been deleted.
+    pub fn live_folder(&self, id: &str) -> Option<&Folder> {
+        self.folders.get(id).filter(|f| !f.deleted)
+    }
+
+    /// A session that exists at `now` (created, not deleted).
+    pub fn live_session(&self, id: &str, now: i64) -> Option<&Session> {
+        self.sessions
+            .get(id)
+            .filter(|x| x.created_ms <= now && x.deleted_ms.is_none_or(|d| d > now))
     }
 
     pub(super) fn rng_mut(&mut self) -> &mut ChaCha20Rng {
