@@ -488,6 +488,40 @@ pub fn update_module(
     Ok(())
 }
 
+/// `DELETE /courses/:course_id/modules/:id`: the module and its items are deleted.
+pub fn delete_module(
+    w: &mut World,
+    course_id: u64,
+    id: u64,
+    origin: &Origin,
+    now: i64,
+) -> Result<(), ChangeError> {
+    let m = w
+        .uni
+        .modules
+        .get_mut(id)
+        .filter(|m| m.course_id == course_id && m.workflow_state != "deleted")
+        .ok_or(ChangeError::NotFound("module"))?;
+    m.workflow_state = "deleted";
+    m.updated_at = now;
+    let body = ev::module_body("module_updated", m);
+    w.emit(
+        "module_updated",
+        origin,
+        Context::Course(course_id),
+        body,
+        now,
+    );
+    for item in University::ids(&w.uni.module_items_by_module, id).to_vec() {
+        if let Ok(i) = live_item(w, course_id, id, item) {
+            i.workflow_state = "deleted";
+            i.updated_at = now;
+            emit_item_updated(w, item, origin, now);
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone)]
 pub struct NewItem {
     pub title: Option<String>,
@@ -623,6 +657,84 @@ pub fn create_module_item(
     Ok(id)
 }
 
+/// The item `id` of `module_id` in `course_id`, if it is there and not deleted.
+fn live_item(
+    w: &mut World,
+    course_id: u64,
+    module_id: u64,
+    id: u64,
+) -> Result<&mut ModuleItem, ChangeError> {
+    w.uni
+        .module_items
+        .get_mut(id)
+        .filter(|i| {
+            i.course_id == course_id && i.module_id == module_id && i.workflow_state != "deleted"
+        })
+        .ok_or(ChangeError::NotFound("module item"))
+}
+
+fn emit_item_updated(w: &mut World, id: u64, origin: &Origin, now: i64) {
+    if let Some(item) = w.uni.module_items.get(id) {
+        let course_id = item.course_id;
+        let body = ev::module_item_body("module_item_updated", item);
+        w.emit(
+            "module_item_updated",
+            origin,
+            Context::Course(course_id),
+            body,
+            now,
+        );
+    }
+}
+
+/// What `PUT …/items/:id` may change.
+#[derive(Debug, Clone, Default)]
+pub struct ItemPatch {
+    pub title: Option<String>,
+    pub external_url: Option<String>,
+    pub indent: Option<u32>,
+    pub new_tab: Option<bool>,
+    pub published: Option<bool>,
+}
+
+pub fn update_module_item(
+    w: &mut World,
+    course_id: u64,
+    module_id: u64,
+    id: u64,
+    patch: ItemPatch,
+    origin: &Origin,
+    now: i64,
+) -> Result<(), ChangeError> {
+    if let Some(url) = &patch.external_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(invalid("module_item[external_url] must be an http(s) URL"));
+    }
+    if patch.title.as_ref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(invalid("module_item[title] cannot be blank"));
+    }
+    let item = live_item(w, course_id, module_id, id)?;
+    if let Some(t) = patch.title {
+        item.title = t;
+    }
+    if let Some(u) = patch.external_url {
+        item.external_url = Some(u);
+    }
+    if let Some(i) = patch.indent {
+        item.indent = i;
+    }
+    if let Some(n) = patch.new_tab {
+        item.new_tab = n;
+    }
+    if let Some(p) = patch.published {
+        item.published = p;
+    }
+    item.updated_at = now;
+    emit_item_updated(w, id, origin, now);
+    Ok(())
+}
+
 pub fn delete_module_item(
     w: &mut World,
     course_id: u64,
@@ -631,27 +743,10 @@ pub fn delete_module_item(
     origin: &Origin,
     now: i64,
 ) -> Result<(), ChangeError> {
-    let item = w
-        .uni
-        .module_items
-        .get_mut(id)
-        .ok_or(ChangeError::NotFound("module item"))?;
-    if item.course_id != course_id
-        || item.module_id != module_id
-        || item.workflow_state == "deleted"
-    {
-        return Err(ChangeError::NotFound("module item"));
-    }
+    let item = live_item(w, course_id, module_id, id)?;
     item.workflow_state = "deleted";
     item.updated_at = now;
-    let body = ev::module_item_body("module_item_updated", item);
-    w.emit(
-        "module_item_updated",
-        origin,
-        Context::Course(course_id),
-        body,
-        now,
-    );
+    emit_item_updated(w, id, origin, now);
     Ok(())
 }
 

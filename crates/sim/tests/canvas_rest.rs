@@ -50,7 +50,15 @@ async fn shapes_agree_with_published_models() {
         .iter()
         .find(|c| c.workflow_state == "available")
         .expect("a course");
-    let c = t.get_json(&format!("/api/v1/courses/{}", course.id)).await;
+    // Members Canvas sends only when include[] asks for them are asked for.
+    let c = t
+        .get_json(&format!(
+            "/api/v1/courses/{}?include[]=syllabus_body&include[]=public_description\
+             &include[]=total_students&include[]=term&include[]=course_progress\
+             &include[]=needs_grading_count&include[]=storage_quota_used_mb&include[]=permissions",
+            course.id
+        ))
+        .await;
     assert_shape(
         "Course",
         &c,
@@ -63,7 +71,10 @@ async fn shapes_agree_with_published_models() {
     assert_eq!(c["id"], json!(course.id));
 
     let sections = t
-        .get_json(&format!("/api/v1/courses/{}/sections", course.id))
+        .get_json(&format!(
+            "/api/v1/courses/{}/sections?include[]=total_students",
+            course.id
+        ))
         .await;
     // Published example: `sis_course_id` is a number although typed string.
     assert_shape("Section", &sections[0], &[], &["sis_course_id"]);
@@ -89,7 +100,11 @@ async fn shapes_agree_with_published_models() {
     assert_eq!(enrollments[0]["type"], "StudentEnrollment");
 
     let user_id = enrollments[0]["user_id"].as_u64().expect("user id");
-    let user = t.get_json(&format!("/api/v1/users/{user_id}")).await;
+    let user = t
+        .get_json(&format!(
+            "/api/v1/users/{user_id}?include[]=last_login&include[]=bio"
+        ))
+        .await;
     // Published example: `sis_import_id` is "18" although typed integer.
     assert_shape("User", &user, &[], &["sis_import_id"]);
 
@@ -111,7 +126,12 @@ async fn shapes_agree_with_published_models() {
     assert_shape("ModuleItem", &items[0], &[], &[]);
 
     let assignments = t
-        .get_json(&format!("/api/v1/courses/{}/assignments", course.id))
+        .get_json(&format!(
+            "/api/v1/courses/{}/assignments?include[]=all_dates&include[]=submission\
+             &include[]=assignment_visibility&include[]=overrides\
+             &include[]=needs_grading_count_by_section",
+            course.id
+        ))
         .await;
     // Published example: `intra_group_peer_reviews` is "false".
     assert_shape(
@@ -124,7 +144,8 @@ async fn shapes_agree_with_published_models() {
     let aid = assignments[0]["id"].as_u64().expect("assignment id");
     let subs = t
         .get_json(&format!(
-            "/api/v1/courses/{}/assignments/{aid}/submissions",
+            "/api/v1/courses/{}/assignments/{aid}/submissions?include[]=assignment\
+             &include[]=course&include[]=user&include[]=submission_comments",
             course.id
         ))
         .await;
@@ -656,5 +677,18 @@ async fn a_teacher_lists_own_courses() {
             .status(),
         400
     );
+    t.stop().await;
+}
+
+/// canvasapi (PyPI) walks the university the way universities' scripts do
+/// (`tests/python/canvasapi_walk.py` says what it checks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canvasapi_walks_accounts_courses_enrollments_users_modules_and_submissions() {
+    let t = TestSim::start(config(81)).await;
+    let Some(out) = python_check("canvasapi", "canvasapi_walk.py", &[t.base.as_str(), TOKEN])
+    else {
+        return;
+    };
+    assert_eq!(out.trim(), "ok");
     t.stop().await;
 }

@@ -172,13 +172,20 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/api/v1/courses/{course_id}/users",
             get(rest::list_course_users),
         )
+        // The same list under the route canvasapi's `Course.get_users` calls.
+        .route(
+            "/api/v1/courses/{course_id}/search_users",
+            get(rest::list_course_users),
+        )
         .route(
             "/api/v1/courses/{course_id}/modules",
             get(rest::list_modules).post(rest::create_module),
         )
         .route(
             "/api/v1/courses/{course_id}/modules/{id}",
-            get(rest::get_module).put(rest::update_module),
+            get(rest::get_module)
+                .put(rest::update_module)
+                .delete(rest::delete_module),
         )
         .route(
             "/api/v1/courses/{course_id}/modules/{module_id}/items",
@@ -186,7 +193,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route(
             "/api/v1/courses/{course_id}/modules/{module_id}/items/{id}",
-            get(rest::get_module_item).delete(rest::delete_module_item),
+            get(rest::get_module_item)
+                .put(rest::update_module_item)
+                .delete(rest::delete_module_item),
         )
         .route(
             "/api/v1/courses/{course_id}/assignments",

@@ -9,6 +9,63 @@ use crate::changes::course_scores;
 use crate::clock::iso;
 use crate::university::*;
 
+/// Members of a Course Canvas sends only when `include[]` names them, with that name.
+pub const COURSE_INCLUDES: &[(&str, &str)] = &[
+    ("syllabus_body", "syllabus_body"),
+    ("public_description", "public_description"),
+    ("total_students", "total_students"),
+    ("term", "term"),
+    ("course_progress", "course_progress"),
+    ("needs_grading_count", "needs_grading_count"),
+    ("storage_quota_used_mb", "storage_quota_used_mb"),
+    ("permissions", "permissions"),
+];
+/// Members of a Section sent only on request.
+pub const SECTION_INCLUDES: &[(&str, &str)] = &[("total_students", "total_students")];
+/// Members of a User in a list (course users, `search_users`) sent only on request.
+pub const USER_LIST_INCLUDES: &[(&str, &str)] = &[
+    ("email", "email"),
+    ("avatar_url", "avatar_url"),
+    ("last_login", "last_login"),
+    ("time_zone", "time_zone"),
+    ("locale", "locale"),
+    ("bio", "bio"),
+    ("enrollments", "enrollments"),
+];
+/// Members of an Assignment sent only on request.
+pub const ASSIGNMENT_INCLUDES: &[(&str, &str)] = &[
+    ("all_dates", "all_dates"),
+    ("submission", "submission"),
+    ("assignment_visibility", "assignment_visibility"),
+    ("overrides", "overrides"),
+    (
+        "needs_grading_count_by_section",
+        "needs_grading_count_by_section",
+    ),
+];
+/// Members of a Submission sent only on request.
+pub const SUBMISSION_INCLUDES: &[(&str, &str)] = &[
+    ("assignment", "assignment"),
+    ("course", "course"),
+    ("user", "user"),
+    ("submission_comments", "submission_comments"),
+];
+/// Members of a single User (`GET /users/:id` sends email, locale, avatar and time zone).
+pub const USER_INCLUDES: &[(&str, &str)] = &[("last_login", "last_login"), ("bio", "bio")];
+
+/// `v` without the members `gated` lists whose `include[]` value `wanted` does not name:
+/// Canvas leaves them out rather than sending `null`.
+pub fn with_includes(mut v: Value, gated: &[(&str, &str)], wanted: &[&str]) -> Value {
+    if let Some(m) = v.as_object_mut() {
+        for (member, include) in gated {
+            if !wanted.contains(include) {
+                m.remove(*member);
+            }
+        }
+    }
+    v
+}
+
 fn ts(ms: Option<i64>) -> Value {
     ms.map_or(Value::Null, |t| json!(iso(t)))
 }
@@ -406,6 +463,10 @@ pub fn submission(s: &Submission, origin: &str, now: i64, due_at: Option<i64>) -
         "attempt": s.attempt,
         "body": s.body,
         "grade": s.grade,
+        // Before any late-policy deduction (the simulator deducts none); Canvas always sends
+        // both.
+        "entered_grade": s.grade,
+        "entered_score": s.score,
         "grade_matches_current_submission": true,
         "html_url": format!("{origin}/courses/{c}/assignments/{}/submissions/{}", s.assignment_id, s.user_id),
         "preview_url": format!("{origin}/courses/{c}/assignments/{}/submissions/{}?preview=1", s.assignment_id, s.user_id),

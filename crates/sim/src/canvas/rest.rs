@@ -178,7 +178,13 @@ pub async fn list_account_courses(
                                 .is_some_and(|x| x.to_lowercase().contains(t))
                     })
             })
-            .map(|c| render::course(u, c, &ctx.origin))
+            .map(|c| {
+                render::with_includes(
+                    render::course(u, c, &ctx.origin),
+                    render::COURSE_INCLUDES,
+                    &ctx.params.all("include"),
+                )
+            })
             .collect();
         let (items, link) = numbered(&all, p, &LinkBase::new(&ctx.origin, &ctx.path, p));
         Ok(list(items, link))
@@ -196,26 +202,19 @@ pub async fn list_account_users(
             .ok()
             .and_then(|a| u.accounts.get(a))
             .ok_or(ApiError::NotFound)?;
-        let search = ctx.params.text("search_term").map(|t| t.to_lowercase());
-        if search.as_ref().is_some_and(|t| t.chars().count() < 3) {
-            return Err(ApiError::bad_request(
-                "search_term must be at least 3 characters",
-            ));
-        }
+        let search = search_term(&ctx.params)?;
         let all: Vec<Value> = u
             .users
             .iter()
             .filter(|x| x.workflow_state != "deleted")
-            .filter(|x| {
-                search.as_ref().is_none_or(|t| {
-                    x.name.to_lowercase().contains(t)
-                        || x.login_id.to_lowercase().contains(t)
-                        || x.sis_user_id
-                            .as_ref()
-                            .is_some_and(|s| s.to_lowercase().contains(t))
-                })
+            .filter(|x| search.as_ref().is_none_or(|t| matches_user(x, t)))
+            .map(|x| {
+                render::with_includes(
+                    render::user(x),
+                    render::USER_LIST_INCLUDES,
+                    &ctx.params.all("include"),
+                )
             })
-            .map(render::user)
             .collect();
         let (items, link) = numbered(
             &all,
@@ -224,6 +223,26 @@ pub async fn list_account_users(
         );
         Ok(list(items, link))
     })
+}
+
+/// `search_term` (lower-cased), at least 3 characters as Canvas requires.
+fn search_term(p: &super::params::Params) -> Result<Option<String>, ApiError> {
+    let search = p.text("search_term").map(|t| t.to_lowercase());
+    if search.as_ref().is_some_and(|t| t.chars().count() < 3) {
+        return Err(ApiError::bad_request(
+            "search_term must be at least 3 characters",
+        ));
+    }
+    Ok(search)
+}
+
+/// A user search matches the name, login or SIS id.
+fn matches_user(x: &User, term: &str) -> bool {
+    x.name.to_lowercase().contains(term)
+        || x.login_id.to_lowercase().contains(term)
+        || x.sis_user_id
+            .as_ref()
+            .is_some_and(|s| s.to_lowercase().contains(term))
 }
 
 // ---------------------------------------------------------------- courses, sections, users
@@ -273,7 +292,13 @@ pub async fn list_my_courses(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
             .iter()
             .filter_map(|c| u.courses.get(*c))
             .filter(|c| c.workflow_state != CourseState::Deleted)
-            .map(|c| render::course(u, c, &ctx.origin))
+            .map(|c| {
+                render::with_includes(
+                    render::course(u, c, &ctx.origin),
+                    render::COURSE_INCLUDES,
+                    &ctx.params.all("include"),
+                )
+            })
             .collect();
         let (items, link) = numbered(
             &all,
@@ -292,7 +317,11 @@ pub async fn get_course(
     s.with_world(|w| {
         let cid = live_course(&w.uni, &course_id, ctx.caller.user_id)?;
         let c = w.uni.courses.get(cid).ok_or(ApiError::NotFound)?;
-        Ok(one(render::course(&w.uni, c, &ctx.origin)))
+        Ok(one(render::with_includes(
+            render::course(&w.uni, c, &ctx.origin),
+            render::COURSE_INCLUDES,
+            &ctx.params.all("include"),
+        )))
     })
 }
 
@@ -321,7 +350,11 @@ pub async fn update_course(
         let origin = origin_for(&ctx, "PUT", None);
         changes::update_course(w, cid, p.text("course[name]"), state, &origin, now)?;
         let c = w.uni.courses.get(cid).ok_or(ApiError::NotFound)?;
-        Ok(one(render::course(&w.uni, c, &ctx.origin)))
+        Ok(one(render::with_includes(
+            render::course(&w.uni, c, &ctx.origin),
+            render::COURSE_INCLUDES,
+            &ctx.params.all("include"),
+        )))
     })
 }
 
@@ -342,7 +375,13 @@ pub async fn list_sections(
         let cid = live_course(&w.uni, &course_id, ctx.caller.user_id)?;
         let all: Vec<Value> = active_sections(&w.uni, cid)
             .into_iter()
-            .map(|x| render::section(&w.uni, x))
+            .map(|x| {
+                render::with_includes(
+                    render::section(&w.uni, x),
+                    render::SECTION_INCLUDES,
+                    &ctx.params.all("include"),
+                )
+            })
             .collect();
         // `?all=1` (undocumented) switches pagination off, as in Canvas.
         if ctx.params.bool("all") == Some(true) {
@@ -365,7 +404,11 @@ fn section_json(w: &crate::world::World, section: u64, course: Option<u64>) -> A
     if s.workflow_state != "active" || course.is_some_and(|c| c != s.course_id) {
         return Err(ApiError::NotFound);
     }
-    Ok(one(render::section(&w.uni, s)))
+    Ok(one(render::with_includes(
+        render::section(&w.uni, s),
+        render::SECTION_INCLUDES,
+        &[],
+    )))
 }
 
 pub async fn get_course_section(
@@ -404,7 +447,11 @@ pub async fn get_user(
             .get(uid)
             .filter(|x| x.workflow_state != "deleted")
             .ok_or(ApiError::NotFound)?;
-        Ok(one(render::user(user)))
+        Ok(one(render::with_includes(
+            render::user(user),
+            render::USER_INCLUDES,
+            &ctx.params.all("include"),
+        )))
     })
 }
 
@@ -430,6 +477,7 @@ pub async fn list_course_users(
             })
             .collect();
         let states: Vec<&str> = p.all("enrollment_state");
+        let search = search_term(p)?;
         let with_enrollments = p.includes("enrollments");
         let mut by_user: std::collections::BTreeMap<u64, Vec<&Enrollment>> =
             std::collections::BTreeMap::new();
@@ -449,7 +497,10 @@ pub async fn list_course_users(
         let mut all: Vec<(String, Value)> = by_user
             .iter()
             .filter_map(|(uid, es)| {
-                let user = u.users.get(*uid)?;
+                let user = u
+                    .users
+                    .get(*uid)
+                    .filter(|x| search.as_ref().is_none_or(|t| matches_user(x, t)))?;
                 let mut v = render::user(user);
                 if with_enrollments {
                     v["enrollments"] = json!(
@@ -458,6 +509,7 @@ pub async fn list_course_users(
                             .collect::<Vec<_>>()
                     );
                 }
+                let v = render::with_includes(v, render::USER_LIST_INCLUDES, &p.all("include"));
                 Some((user.sortable_name.clone(), v))
             })
             .collect();
@@ -476,30 +528,24 @@ fn enrollment_filter(
     user_context: bool,
 ) -> Result<impl Fn(&Enrollment) -> bool, ApiError> {
     let p = &ctx.params;
+    // The `current_and_*` states are a user's view: on a user's path or with `user_id`.
+    let user_context = user_context || p.get("user_id").is_some();
     let mut states: Vec<EnrollmentState> = Vec::new();
-    let mut current = false;
     for s in p.all("state") {
+        use EnrollmentState::*;
         match s {
-            "current_and_invited" | "current_and_future" | "current_and_concluded"
-                if user_context =>
-            {
-                current = true;
-                states.extend([
-                    EnrollmentState::Active,
-                    EnrollmentState::Invited,
-                    EnrollmentState::CreationPending,
-                ]);
-                if s == "current_and_concluded" {
-                    states.push(EnrollmentState::Completed);
-                }
+            // Canvas's scopes of the same names (enrollment.rb).
+            "current_and_invited" if user_context => states.extend([Active, Invited]),
+            "current_and_future" if user_context => {
+                states.extend([Active, Invited, CreationPending]);
             }
+            "current_and_concluded" if user_context => states.extend([Active, Completed]),
             other => states.push(
                 EnrollmentState::parse(other)
                     .ok_or_else(|| ApiError::bad_request(format!("invalid state {other}")))?,
             ),
         }
     }
-    let _ = current;
     if states.is_empty() {
         // Default: active and invited (admins in a course context also see inactive).
         states = vec![EnrollmentState::Active, EnrollmentState::Invited];
@@ -850,6 +896,23 @@ pub async fn update_module(
     })
 }
 
+pub async fn delete_module(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path((course_id, mid)): Path<(String, String)>,
+) -> ApiResult {
+    let now = s.clock.now_ms();
+    s.with_world(|w| {
+        let cid = live_course(&w.uni, &course_id, ctx.caller.user_id)?;
+        let mid = course_module(&w.uni, cid, &mid)?;
+        let role = changes::role_in(&w.uni, cid, ctx.caller.user_id);
+        let origin = origin_for(&ctx, "DELETE", role);
+        changes::delete_module(w, cid, mid, &origin, now)?;
+        let m = w.uni.modules.get(mid).ok_or(ApiError::Internal)?;
+        Ok(one(render::module(&w.uni, m, &ctx.origin, false)))
+    })
+}
+
 pub async fn list_module_items(
     State(s): State<AppState>,
     ctx: Ctx,
@@ -940,6 +1003,32 @@ pub async fn create_module_item(
     })
 }
 
+pub async fn update_module_item(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path((course_id, mid, iid)): Path<(String, String, String)>,
+    BodyParams(p): BodyParams,
+) -> ApiResult {
+    let now = s.clock.now_ms();
+    s.with_world(|w| {
+        let cid = live_course(&w.uni, &course_id, ctx.caller.user_id)?;
+        let mid = course_module(&w.uni, cid, &mid)?;
+        let iid = id(&iid)?;
+        let patch = changes::ItemPatch {
+            title: p.text("module_item[title]"),
+            external_url: p.text("module_item[external_url]"),
+            indent: p.u64("module_item[indent]")?.map(|x| x.min(10) as u32),
+            new_tab: p.bool("module_item[new_tab]"),
+            published: p.bool("module_item[published]"),
+        };
+        let role = changes::role_in(&w.uni, cid, ctx.caller.user_id);
+        let origin = origin_for(&ctx, "PUT", role);
+        changes::update_module_item(w, cid, mid, iid, patch, &origin, now)?;
+        let item = w.uni.module_items.get(iid).ok_or(ApiError::Internal)?;
+        Ok(one(render::module_item(&w.uni, item, &ctx.origin)))
+    })
+}
+
 pub async fn delete_module_item(
     State(s): State<AppState>,
     ctx: Ctx,
@@ -967,7 +1056,7 @@ fn course_assignment(u: &University, course: u64, raw: &str) -> Result<u64, ApiE
     }
 }
 
-fn assignment_json(u: &University, a: &Assignment, origin: &str) -> Value {
+fn assignment_json(u: &University, a: &Assignment, origin: &str, includes: &[&str]) -> Value {
     let mut needs = 0;
     let mut any = false;
     for ((_, _), s) in u.submissions.range((a.id, 0)..=(a.id, u64::MAX)) {
@@ -978,7 +1067,11 @@ fn assignment_json(u: &University, a: &Assignment, origin: &str) -> Value {
             }
         }
     }
-    render::assignment(a, origin, needs, any)
+    render::with_includes(
+        render::assignment(a, origin, needs, any),
+        render::ASSIGNMENT_INCLUDES,
+        includes,
+    )
 }
 
 pub async fn list_assignments(
@@ -1014,7 +1107,7 @@ pub async fn list_assignments(
         }
         let all: Vec<Value> = rows
             .iter()
-            .map(|a| assignment_json(u, a, &ctx.origin))
+            .map(|a| assignment_json(u, a, &ctx.origin, &ctx.params.all("include")))
             .collect();
         let (items, link) = numbered(
             &all,
@@ -1034,7 +1127,12 @@ pub async fn get_assignment(
         let cid = live_course(&w.uni, &course_id, ctx.caller.user_id)?;
         let aid = course_assignment(&w.uni, cid, &aid)?;
         let a = w.uni.assignments.get(aid).ok_or(ApiError::NotFound)?;
-        Ok(one(assignment_json(&w.uni, a, &ctx.origin)))
+        Ok(one(assignment_json(
+            &w.uni,
+            a,
+            &ctx.origin,
+            &ctx.params.all("include"),
+        )))
     })
 }
 
@@ -1103,7 +1201,12 @@ pub async fn create_assignment(
         let origin = origin_for(&ctx, "POST", role);
         let aid = changes::create_assignment(w, cid, n, &origin, now)?;
         let a = w.uni.assignments.get(aid).ok_or(ApiError::Internal)?;
-        Ok(one(assignment_json(&w.uni, a, &ctx.origin)))
+        Ok(one(assignment_json(
+            &w.uni,
+            a,
+            &ctx.origin,
+            &ctx.params.all("include"),
+        )))
     })
 }
 
@@ -1128,7 +1231,12 @@ pub async fn update_assignment(
         let origin = origin_for(&ctx, "PUT", role);
         changes::update_assignment(w, aid, patch, &origin, now)?;
         let a = w.uni.assignments.get(aid).ok_or(ApiError::Internal)?;
-        Ok(one(assignment_json(&w.uni, a, &ctx.origin)))
+        Ok(one(assignment_json(
+            &w.uni,
+            a,
+            &ctx.origin,
+            &ctx.params.all("include"),
+        )))
     })
 }
 
@@ -1147,11 +1255,15 @@ pub async fn list_submissions(
             .course_students(cid)
             .into_iter()
             .map(|student| {
-                render::submission(
-                    &u.submission_or_implicit(a, student),
-                    &ctx.origin,
-                    now,
-                    a.due_at,
+                render::with_includes(
+                    render::submission(
+                        &u.submission_or_implicit(a, student),
+                        &ctx.origin,
+                        now,
+                        a.due_at,
+                    ),
+                    render::SUBMISSION_INCLUDES,
+                    &ctx.params.all("include"),
                 )
             })
             .collect();
@@ -1179,11 +1291,15 @@ pub async fn get_submission(
             return Err(ApiError::NotFound);
         }
         let a = u.assignments.get(aid).ok_or(ApiError::NotFound)?;
-        Ok(one(render::submission(
-            &u.submission_or_implicit(a, uid),
-            &ctx.origin,
-            now,
-            a.due_at,
+        Ok(one(render::with_includes(
+            render::submission(
+                &u.submission_or_implicit(a, uid),
+                &ctx.origin,
+                now,
+                a.due_at,
+            ),
+            render::SUBMISSION_INCLUDES,
+            &ctx.params.all("include"),
         )))
     })
 }
@@ -1242,11 +1358,15 @@ pub async fn grade_submission(
         }
         let u = &w.uni;
         let a = u.assignments.get(aid).ok_or(ApiError::NotFound)?;
-        Ok(one(render::submission(
-            &u.submission_or_implicit(a, uid),
-            &ctx.origin,
-            now,
-            a.due_at,
+        Ok(one(render::with_includes(
+            render::submission(
+                &u.submission_or_implicit(a, uid),
+                &ctx.origin,
+                now,
+                a.due_at,
+            ),
+            render::SUBMISSION_INCLUDES,
+            &ctx.params.all("include"),
         )))
     })
 }
@@ -1328,11 +1448,15 @@ pub async fn list_student_submissions(
                     .map(|i| &subs[i])
             })
             .map(|x| {
-                render::submission(
-                    x,
-                    &ctx.origin,
-                    now,
-                    due.get(&x.assignment_id).copied().flatten(),
+                render::with_includes(
+                    render::submission(
+                        x,
+                        &ctx.origin,
+                        now,
+                        due.get(&x.assignment_id).copied().flatten(),
+                    ),
+                    render::SUBMISSION_INCLUDES,
+                    &ctx.params.all("include"),
                 )
             })
             .collect();
