@@ -233,7 +233,7 @@ async fn invalid_queries_and_limits_are_refused() {
         );
     }
     // Like Canvas's, an error that points into the query says where: one error, its line and
-    // column.
+    // column, and the path to the field from the operation.
     let (_, v, _) = gql(&t, "{\n  course(id: \"1\") {\n    nme\n  }\n}", json!({})).await;
     let errors = v["errors"].as_array().expect("errors");
     assert_eq!(errors.len(), 1, "one mistake, one error: {v}");
@@ -246,6 +246,7 @@ async fn invalid_queries_and_limits_are_refused() {
         json!([{"line": 3, "column": 5}]),
         "{v}"
     );
+    assert_eq!(errors[0]["path"], json!(["query", "course", "nme"]), "{v}");
     // A missing required variable.
     let (_, v, _) = gql(
         &t,

@@ -62,8 +62,8 @@ pub fn schema() -> Result<&'static Valid<Schema>, &'static str> {
         .map_err(String::as_str)
 }
 
-/// GraphQL error objects, as Canvas answers them: `message`, and `locations` (line and column
-/// in the query) where the error points into it.
+/// GraphQL error objects, as Canvas answers them: `message`, `locations` (line and column
+/// in the query) where the error points into it, and `path` when it points at a field.
 type Errors = Vec<Value>;
 
 /// An error that points nowhere in the query (a limit, a bad request).
@@ -111,6 +111,13 @@ pub fn validate(query: &str) -> Result<Valid<ExecutableDocument>, Errors> {
                         .iter()
                         .map(|l| json!({ "line": l.line, "column": l.column }))
                         .collect();
+                }
+                if let Some(path) = error
+                    .locations
+                    .first()
+                    .and_then(|l| super::graphql_path::path_at(query, l.line, l.column))
+                {
+                    out["path"] = json!(path);
                 }
                 out
             })

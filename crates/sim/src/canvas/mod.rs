@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod graphql;
+mod graphql_path;
 pub mod oauth;
 pub mod pagination;
 pub mod params;
