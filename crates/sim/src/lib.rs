@@ -14,7 +14,8 @@
 //!   `{"keys":[previous, current, next]}`. Unsigned: the envelope JSON (`application/json`).
 //! * Panopto REST v1 under `/Panopto/api/v1/...`, SOAP 4.6 at
 //!   `/Panopto/PublicAPI/4.6/{SessionManagement,RemoteRecorderManagement,UserManagement,AccessManagement}.svc`
-//!   (folders by external id, external groups and members, grants; [`panopto::soap`]),
+//!   (folders by external id, external groups and members, grants; [`panopto::soap`]), each
+//!   with its WSDL at `GET …svc?wsdl` / `?singleWsdl`, schemas inline (zeep starts from it),
 //!   OAuth2 at `/Panopto/oauth2/connect/token`.
 //! * The control API under `/_sim/` (no authentication):
 //!

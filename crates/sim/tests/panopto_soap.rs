@@ -753,3 +753,68 @@ async fn answers_have_the_members_and_namespaces_of_panoptos_captured_envelopes(
     }
     t.stop().await;
 }
+
+/// zeep (PyPI), as universities' scripts use Panopto's SOAP API: it starts from the WSDL the
+/// simulator serves and calls session, folder, recorder, group and access operations
+/// (`tests/python/zeep_soap.py`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zeep_calls_every_service_from_its_served_wsdl() {
+    let t = TestSim::start(unlimited(75)).await;
+    t.advance(2.0 * 3600.0).await;
+    let gt = t.sim.ground_truth();
+    let cfg = t.sim.config().clone();
+    let folder = format!("canvas-sim:{}", gt.courses[0].id);
+    let login = &gt
+        .users
+        .iter()
+        .find(|u| u.workflow_state != "deleted")
+        .unwrap()
+        .login_id;
+    let key = format!("canvas-sim\\{login}");
+    let Some(out) = python_check(
+        "zeep",
+        "zeep_soap.py",
+        &[
+            t.base.as_str(),
+            &cfg.panopto_username,
+            &cfg.panopto_password,
+            &folder,
+            &key,
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(out.trim(), "ok");
+    t.stop().await;
+}
+
+/// Every operation the simulator serves is one of Panopto's, with its message names.
+#[test]
+fn served_operations_are_panoptos_with_their_messages() {
+    for service in [
+        "SessionManagement",
+        "RemoteRecorderManagement",
+        "UserManagement",
+        "AccessManagement",
+    ] {
+        let real = std::fs::read_to_string(data_path(&format!(
+            "panopto/soap-captured/wsdl/{service}.wsdl"
+        )))
+        .expect("captured WSDL");
+        let ours = sim::panopto::soap::wsdl::document(service, "http://sim.test/");
+        for op in sim::panopto::soap::wsdl::operation_names(service) {
+            for needle in [
+                format!("<wsdl:operation name=\"{op}\""),
+                format!("I{service}_{op}_InputMessage"),
+                format!("I{service}_{op}_OutputMessage"),
+                format!("soapAction=\"http://tempuri.org/I{service}/{op}\""),
+            ] {
+                assert!(
+                    real.contains(&needle),
+                    "{service}: Panopto's WSDL has no {needle}"
+                );
+                assert!(ours.contains(&needle), "{service}: ours has no {needle}");
+            }
+        }
+    }
+}

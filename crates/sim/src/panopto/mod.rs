@@ -106,19 +106,19 @@ pub fn router(state: AppState) -> Router<AppState> {
     let soap = Router::new()
         .route(
             panopto::soap::SESSION_MANAGEMENT_PATH,
-            post(soap::session_management),
+            post(soap::session_management).get(soap::wsdl),
         )
         .route(
             panopto::soap::REMOTE_RECORDER_MANAGEMENT_PATH,
-            post(soap::remote_recorder_management),
+            post(soap::remote_recorder_management).get(soap::wsdl),
         )
         .route(
             panopto::soap::USER_MANAGEMENT_PATH,
-            post(soap::user_management),
+            post(soap::user_management).get(soap::wsdl),
         )
         .route(
             panopto::soap::ACCESS_MANAGEMENT_PATH,
-            post(soap::access_management),
+            post(soap::access_management).get(soap::wsdl),
         )
         .route_layer(from_fn_with_state(state.clone(), soap_gate));
     Router::new()

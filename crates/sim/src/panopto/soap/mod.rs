@@ -10,6 +10,7 @@ mod folders;
 mod recorders;
 mod sessions;
 mod users;
+pub mod wsdl;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -122,6 +123,31 @@ pub fn generic(
             Ok(soap::encode_result(&call.op, result.as_ref()))
         }),
     ))
+}
+
+/// `GET <Service>.svc?wsdl` (or `?singleWsdl`): the service's WSDL, schemas inline, its port
+/// at the address asked for.
+pub async fn wsdl(headers: axum::http::HeaderMap, uri: axum::http::Uri) -> Response {
+    let asked = uri
+        .query()
+        .is_some_and(|q| q.eq_ignore_ascii_case("wsdl") || q.eq_ignore_ascii_case("singlewsdl"));
+    let service = uri
+        .path()
+        .rsplit('/')
+        .next()
+        .and_then(|f| f.strip_suffix(".svc"))
+        .unwrap_or_default();
+    if !asked || wsdl::operation_names(service).is_empty() {
+        return fault("s:Client", "GET serves the WSDL: add ?wsdl or ?singleWsdl");
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    xml(
+        StatusCode::OK,
+        wsdl::document(service, &format!("http://{host}{}", uri.path())),
+    )
 }
 
 pub async fn session_management(State(s): State<AppState>, body: Bytes) -> Response {
