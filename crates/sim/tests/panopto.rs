@@ -875,3 +875,33 @@ async fn limits_on_simulated_time_refuse_only_clients_that_do_not_pace() {
     t.advance(1.0).await;
     assert_eq!(get().await.status(), 200);
 }
+
+/// The REST answers validate against Panopto's own OpenAPI document
+/// (`tests/python/panopto_openapi.py`; its unreliable nullability is reported, not failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_answers_validate_against_panoptos_openapi_document() {
+    let t = TestSim::start(unlimited(48)).await;
+    t.advance(2.0 * 3600.0).await;
+    let gt = t.sim.ground_truth();
+    let session = &gt.sessions[0];
+    let folder = &session.folder_id;
+    let room = &gt.recorders[0].room_id;
+    let spec = data_path("panopto/openapi/panoptoApi.yaml");
+    let Some(out) = python_check(
+        "jsonschema",
+        "panopto_openapi.py",
+        &[
+            &spec,
+            t.base.as_str(),
+            PANOPTO_TOKEN,
+            folder,
+            &session.id,
+            room,
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(out.lines().last(), Some("ok"), "{out}");
+    eprintln!("{out}");
+    t.stop().await;
+}
