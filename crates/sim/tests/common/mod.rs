@@ -182,8 +182,8 @@ pub fn rel(link: &str, want: &str) -> Option<String> {
 }
 
 /// Run a Python check that uses a real client library from PyPI (`module`): the script's
-/// path under `tests/python/` and its arguments. Returns its stdout; `None` when the module
-/// is not installed and this is not CI (under `CI=true` a missing module fails the test).
+/// path under `tests/python/` and its arguments. Returns its stdout; `None` when a package it
+/// imports is not installed and this is not CI (under `CI=true` a missing one fails the test).
 pub fn python_check(module: &str, script: &str, args: &[&str]) -> Option<String> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let path = format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
@@ -194,12 +194,16 @@ pub fn python_check(module: &str, script: &str, args: &[&str]) -> Option<String>
         .expect("run python3");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains(&format!("No module named '{module}'")) {
+    if let Some(missing) = stderr
+        .split("No module named '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+    {
         assert!(
             std::env::var("CI").map_or(true, |v| v != "true"),
-            "CI=true but the {module} Python package is missing"
+            "CI=true but the Python package {missing} (for the {module} check) is missing"
         );
-        eprintln!("{module} not installed (pip install {module}): not checked");
+        eprintln!("{missing} not installed (see .ci/run's pip install): {module} not checked");
         return None;
     }
     assert!(out.status.success(), "{script}: {stdout}{stderr}");
