@@ -85,7 +85,8 @@ pub fn prepare(op: &str, text: &str, ctx: &Context) -> Option<Prepared> {
                 let id = call.text("folderId")?;
                 let external = call.text("externalId")?;
                 let provider = if with_provider {
-                    call.text("siteMembershipProviderName")?
+                    // Panopto's contract spells it with a capital S, unlike its neighbours.
+                    call.text("SiteMembershipProviderName")?
                 } else {
                     PROVIDER.to_owned()
                 };

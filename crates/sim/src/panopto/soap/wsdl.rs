@@ -323,7 +323,7 @@ fn operations(service: &str) -> &'static [Op] {
                 params: &[
                     ("folderId", T::Guid),
                     ("externalId", T::Str),
-                    ("siteMembershipProviderName", T::Str),
+                    ("SiteMembershipProviderName", T::Str),
                 ],
                 result: None,
             },
