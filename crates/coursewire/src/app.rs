@@ -160,6 +160,21 @@ pub async fn serve(
     } else {
         None
     };
+    // One Panopto client (one pacer, its ledger in the store) for everything that calls
+    // Panopto; the poller feeds Panopto's changes into the inbox with it.
+    if config.panopto.configured() {
+        let client = crate::panopto_api::client(&config.panopto, store.clone(), clock.clone())?;
+        if config.panopto.poll.enabled {
+            crate::sources::panopto::spawn(
+                &config.panopto.poll,
+                client,
+                store.clone(),
+                clock.clone(),
+                &mut tasks,
+                &stopping,
+            );
+        }
+    }
     let state = AppState {
         store: store.clone(),
         metrics,

@@ -20,6 +20,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub canvas: CanvasConfig,
+    pub panopto: PanoptoConfig,
     pub ingest: IngestConfig,
     pub processor: ProcessorConfig,
     pub api: ApiConfig,
@@ -118,6 +119,132 @@ pub struct CanvasApiConfig {
     pub oauth_refresh_token: Secret,
     /// Requests in flight at most (the quota governor may hold it lower).
     pub concurrency: usize,
+}
+
+/// `[panopto]`: the Panopto site and its API client. One client, with one pacer, per process,
+/// shared by the poller and (next) the workflow.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PanoptoConfig {
+    pub url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub username: String,
+    pub password: Secret,
+    pub token: Secret,
+    pub soap_auth: PanoptoSoapAuth,
+    pub application_key: Secret,
+    pub per_second: u32,
+    pub per_minute: u32,
+    pub per_hour: u32,
+    pub usable_share: f64,
+    pub poll: PanoptoPollConfig,
+}
+
+/// How SOAP calls authenticate (`panopto.soap_auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PanoptoSoapAuth {
+    Password,
+    AuthCode,
+    AccessToken,
+}
+
+/// `[panopto.poll]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PanoptoPollConfig {
+    pub enabled: bool,
+    pub interval_seconds: u64,
+    pub lease_seconds: u64,
+    pub first_lookback_hours: u64,
+}
+
+impl fmt::Debug for PanoptoConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PanoptoConfig")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("token", &self.token)
+            .field("soap_auth", &self.soap_auth)
+            .field("application_key", &self.application_key)
+            .field("per_second", &self.per_second)
+            .field("per_minute", &self.per_minute)
+            .field("per_hour", &self.per_hour)
+            .field("usable_share", &self.usable_share)
+            .field("poll", &self.poll)
+            .finish()
+    }
+}
+
+impl PanoptoConfig {
+    /// Whether a Panopto site is configured at all.
+    pub fn configured(&self) -> bool {
+        !self.url.is_empty()
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !self.configured() {
+            return Ok(());
+        }
+        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
+            bail!("panopto.url must be the Panopto base URL (http(s)://…) or empty");
+        }
+        let password_grant = !self.client_id.is_empty()
+            && !self.client_secret.is_empty()
+            && !self.username.is_empty()
+            && !self.password.is_empty();
+        if self.token.is_empty() && !password_grant {
+            bail!(
+                "calling Panopto needs panopto.client_id, client_secret, username and password \
+                 (env COURSEWIRE_PANOPTO_CLIENT_ID …), or panopto.token"
+            );
+        }
+        match self.soap_auth {
+            PanoptoSoapAuth::Password if self.password.is_empty() => {
+                bail!("panopto.soap_auth = \"password\" needs panopto.username and password")
+            }
+            PanoptoSoapAuth::AuthCode if self.application_key.is_empty() => {
+                bail!("panopto.soap_auth = \"auth_code\" needs panopto.application_key")
+            }
+            _ => {}
+        }
+        self.pace().validate().map_err(anyhow::Error::msg)?;
+        let p = &self.poll;
+        if p.interval_seconds == 0 || p.lease_seconds <= p.interval_seconds {
+            bail!(
+                "panopto.poll.interval_seconds must be positive and lease_seconds above it (a \
+                 poll renews its lease once per interval)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The pacer's windows and shares.
+    pub fn pace(&self) -> panopto::client::PaceConfig {
+        use panopto::client::{PaceConfig, Window};
+        PaceConfig {
+            windows: vec![
+                Window {
+                    span_ms: 1_000,
+                    limit: self.per_second,
+                },
+                Window {
+                    span_ms: 60_000,
+                    limit: self.per_minute,
+                },
+                Window {
+                    span_ms: 3_600_000,
+                    limit: self.per_hour,
+                },
+            ],
+            usable: self.usable_share,
+            ..PaceConfig::default()
+        }
+    }
 }
 
 /// `[university]`: facts about the university that several parts read (the reconciler's
@@ -696,6 +823,22 @@ impl Config {
                 "COURSEWIRE_CANVAS_API_OAUTH_REFRESH_TOKEN" => {
                     self.canvas.api.oauth_refresh_token = Secret::new(value.clone())
                 }
+                "COURSEWIRE_PANOPTO_URL" => self.panopto.url = value.clone(),
+                "COURSEWIRE_PANOPTO_CLIENT_ID" => self.panopto.client_id = value.clone(),
+                "COURSEWIRE_PANOPTO_CLIENT_SECRET" => {
+                    self.panopto.client_secret = Secret::new(value.clone())
+                }
+                "COURSEWIRE_PANOPTO_USERNAME" => self.panopto.username = value.clone(),
+                "COURSEWIRE_PANOPTO_PASSWORD" => self.panopto.password = Secret::new(value.clone()),
+                "COURSEWIRE_PANOPTO_TOKEN" => self.panopto.token = Secret::new(value.clone()),
+                "COURSEWIRE_PANOPTO_POLL_ENABLED" => {
+                    self.panopto.poll.enabled = parse_bool(key, value)?
+                }
+                "COURSEWIRE_PANOPTO_POLL_INTERVAL_SECONDS" => {
+                    self.panopto.poll.interval_seconds = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not a number of seconds"))?
+                }
                 old if DEPRECATED_ENV.iter().any(|(name, _)| *name == old) => {}
                 _ => {}
             }
@@ -801,6 +944,7 @@ impl Config {
         crate::secrets::SecretsKey::new(self.secrets.key.expose())?;
         self.reconcile.validate()?;
         self.university.validate()?;
+        self.panopto.validate()?;
         if self.reconcile.enabled {
             self.canvas.api.require()?;
         }

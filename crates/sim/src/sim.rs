@@ -304,6 +304,12 @@ impl Simulator {
         &self.shared.config
     }
 
+    /// Reads the simulated world (as of the last applied timeline step): for tests that need
+    /// more than the ground truth (when a session finished processing).
+    pub fn with_world_read<R>(&self, f: impl FnOnce(&World) -> R) -> R {
+        self.shared.with_world_read(f)
+    }
+
     /// Apply the timeline up to the current simulated time now.
     pub fn tick(&self) {
         self.shared.with_world(|_| ());

@@ -27,10 +27,14 @@ pub enum EntityKind {
     Module,
     ModuleItem,
     Assignment,
+    /// A Panopto session (`recording/<guid>`), as the poller observed it.
+    Recording,
+    /// A Panopto remote recorder (`recorder/<guid>`); its external id names its room.
+    Recorder,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 9] = [
+    pub const ALL: [EntityKind; 11] = [
         Self::Account,
         Self::Term,
         Self::Course,
@@ -40,6 +44,8 @@ impl EntityKind {
         Self::Module,
         Self::ModuleItem,
         Self::Assignment,
+        Self::Recording,
+        Self::Recorder,
     ];
 
     /// The kind as it appears in subjects and in the store (`module_item`).
@@ -54,6 +60,8 @@ impl EntityKind {
             Self::Module => "module",
             Self::ModuleItem => "module_item",
             Self::Assignment => "assignment",
+            Self::Recording => "recording",
+            Self::Recorder => "recorder",
         }
     }
 
@@ -62,8 +70,7 @@ impl EntityKind {
     }
 
     /// The system whose entity this is: the middle of change-event types
-    /// (`edu.<system>.<entity>.<change>`). Every kind kept today is Canvas's; recordings,
-    /// rooms and incidents will name theirs.
+    /// (`edu.<system>.<entity>.<change>`).
     pub fn system(self) -> &'static str {
         match self {
             Self::Account
@@ -75,15 +82,17 @@ impl EntityKind {
             | Self::Module
             | Self::ModuleItem
             | Self::Assignment => "canvas",
+            Self::Recording | Self::Recorder => "panopto",
         }
     }
 
-    /// The entity name used in CloudEvents types, Canvas's own (`course_section`), matching the
-    /// decoder's upstream types.
+    /// The entity name used in CloudEvents types: the upstream system's own (`course_section`,
+    /// Panopto's `session`), matching the decoders' upstream types.
     pub fn type_name(self) -> &'static str {
         match self {
             Self::Term => "enrollment_term",
             Self::Section => "course_section",
+            Self::Recording => "session",
             other => other.as_str(),
         }
     }

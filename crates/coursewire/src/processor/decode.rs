@@ -1,7 +1,7 @@
 //! Which decoder reads an inbox row: chosen by the row's `source`, never guessed from its body.
 //! `canvas` (pushed Live Events) and `reconcile` (repairs the reconciler synthesized in Live
-//! Events' own format) are read by the Canvas decoder; `panopto` and `sis` get theirs with the
-//! issues that bring them. A row of a source without a decoder is quarantined with the reason,
+//! Events' own format) are read by the Canvas decoder; `panopto` (the poller's observations,
+//! `sources::panopto::event`) by its own; `sis` gets its decoder with the import. A row of a source without a decoder is quarantined with the reason,
 //! kept and replayable once a decoder exists: it is never read as Canvas.
 //!
 //! A decoder turns a body into steps the processor applies the same way whatever the source: a
@@ -10,6 +10,7 @@
 
 use super::body::decode_inbox_body;
 use crate::catalog::{self, Observation};
+use crate::sources::panopto::event as panopto_event;
 use crate::store::{InboxRow, Lane};
 
 /// One event of a row, as the processor will treat it.
@@ -33,6 +34,8 @@ pub enum Source {
     Canvas,
     /// The reconciler's repairs (`crate::reconcile::SOURCE`).
     Reconcile,
+    /// The Panopto poller's observations.
+    Panopto,
 }
 
 impl Source {
@@ -40,6 +43,7 @@ impl Source {
         match name {
             "canvas" => Some(Self::Canvas),
             crate::reconcile::SOURCE => Some(Self::Reconcile),
+            panopto_event::SOURCE => Some(Self::Panopto),
             _ => None,
         }
     }
@@ -49,11 +53,18 @@ impl Source {
 pub fn decode(row: &InboxRow) -> Result<Vec<Step>, String> {
     match Source::parse(&row.source) {
         Some(Source::Canvas | Source::Reconcile) => canvas_steps(row),
+        Some(Source::Panopto) => panopto_steps(row),
         None => Err(format!(
             "no decoder for source {:?}: kept, to be replayed once one exists",
             row.source
         )),
     }
+}
+
+fn panopto_steps(row: &InboxRow) -> Result<Vec<Step>, String> {
+    let event: panopto_event::PanoptoEvent =
+        serde_json::from_slice(&row.body).map_err(|e| format!("not a Panopto observation: {e}"))?;
+    Ok(vec![Step::Catalog(event.observation()?)])
 }
 
 fn canvas_steps(row: &InboxRow) -> Result<Vec<Step>, String> {
@@ -136,6 +147,12 @@ mod tests {
     #[test]
     fn a_row_of_an_unknown_source_is_not_read_as_canvas() {
         let reason = decode(&row("moodle")).unwrap_err();
+        // A Canvas body under the Panopto source is refused, not guessed at.
+        assert!(
+            decode(&row("panopto"))
+                .unwrap_err()
+                .contains("not a Panopto observation")
+        );
         assert!(
             reason.contains("no decoder for source \"moodle\""),
             "{reason}"

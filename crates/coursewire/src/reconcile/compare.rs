@@ -65,8 +65,11 @@ pub fn compared_fields(kind: EntityKind) -> &'static [&'static str] {
             "submission_types",
             "workflow_state",
         ],
-        // Not read per course: accounts and terms are not reconciled.
-        EntityKind::Account | EntityKind::Term => &[],
+        // Not read per course: accounts and terms are not reconciled, and Panopto's entities
+        // are the poller's, not Canvas's.
+        EntityKind::Account | EntityKind::Term | EntityKind::Recording | EntityKind::Recorder => {
+            &[]
+        }
     }
 }
 

@@ -50,6 +50,13 @@ pub(super) const CURSOR: Leased = Leased {
     delete_on_release: false,
 };
 
+/// The Panopto poller of a site (one polls at a time across processes).
+pub(super) const PANOPTO_POLLER: Leased = Leased {
+    table: "panopto_pollers",
+    key: &["name"],
+    delete_on_release: false,
+};
+
 impl Leased {
     /// `k1 = $first AND k2 = $first+1 …`
     fn key_condition(&self, first: usize) -> String {

@@ -51,6 +51,11 @@ const SQLITE: &[Embedded] = &[
         "api tokens",
         include_str!("../../migrations/sqlite/0008_api_tokens.sql"),
     ),
+    (
+        9,
+        "panopto ingest",
+        include_str!("../../migrations/sqlite/0009_panopto_ingest.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -93,6 +98,11 @@ const POSTGRES: &[Embedded] = &[
         8,
         "api tokens",
         include_str!("../../migrations/postgres/0008_api_tokens.sql"),
+    ),
+    (
+        9,
+        "panopto ingest",
+        include_str!("../../migrations/postgres/0009_panopto_ingest.sql"),
     ),
 ];
 

@@ -11,6 +11,7 @@ mod delivery;
 mod dialect;
 mod lease;
 mod migrations;
+mod panopto;
 mod processing;
 mod query;
 mod reconcile;
@@ -27,6 +28,7 @@ pub use delivery::{
     OnExhausted, RetryCounts, Subscription,
 };
 use dialect::Pool;
+pub use panopto::{Observed, PollCommit, PollerProgress, WatchFlag};
 pub use processing::{
     AuditEntry, ChangeEventRow, Lane, LaneLease, PendingRef, PendingRow, ProcessingTx,
     ReplayCandidate,
