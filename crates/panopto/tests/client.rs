@@ -168,8 +168,9 @@ async fn the_service_user_logs_on_once_and_refreshes_ahead_of_expiry() {
 
 #[tokio::test]
 async fn revoked_tokens_are_replaced_by_a_new_log_on_and_counted() {
-    let h = Harness::start(SimConfig::small(32).paused()).await;
+    let h = Harness::start(limits_on_sim_clock(SimConfig::small(32).paused())).await;
     h.advance(2 * 3600).await;
+    h.run(100.0);
     let client = h.client();
     let id = a_session(&h).await;
     client.session(&id, Priority::Poll).await.expect("read");
@@ -228,7 +229,7 @@ async fn a_burst_is_paced_inside_every_window_with_zero_429s() {
     let id = a_session(&h).await;
     let client = h.client();
     client.session(&id, Priority::Poll).await.expect("warm");
-    h.run(200.0);
+    h.run(100.0);
     let started = h.sim.clock().now_ms();
     // 150 reads: more than a minute's 100 and far more than a second's 5.
     burst(std::slice::from_ref(&client), &id, 150).await;
@@ -255,7 +256,7 @@ async fn two_clients_sharing_one_ledger_stay_inside_the_api_clients_windows() {
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
     let a = h.client_with(h.credentials(), ledger.clone());
     let b = h.client_with(h.credentials(), ledger);
-    h.run(200.0);
+    h.run(100.0);
     burst(&[a.clone(), b.clone()], &id, 60).await;
     assert_eq!(h.throttled(), 0);
     assert_eq!(a.counts().throttled + b.counts().throttled, 0);

@@ -96,15 +96,30 @@ impl Default for PaceConfig {
 
 impl PaceConfig {
     /// The caps of `class`: (span, most requests it may find in the window and still go).
+    /// The last one spaces requests evenly inside the shortest window (at most one per
+    /// `span / usable cap`), whatever their class: a window's worth sent at once would reach
+    /// Panopto bunched by network jitter, and a second's requests arriving a little late could
+    /// share a window with the next second's.
     pub fn caps(&self, class: Priority) -> Vec<Cap> {
+        let cap = |w: &Window, share: f64| {
+            ((f64::from(w.limit) * self.usable * share).floor() as u32).max(1)
+        };
         let share = self.shares[class as usize];
-        self.windows
+        let mut caps: Vec<Cap> = self
+            .windows
             .iter()
             .map(|w| Cap {
                 span_ms: w.span_ms,
-                cap: ((f64::from(w.limit) * self.usable * share).floor() as u32).max(1),
+                cap: cap(w, share),
             })
-            .collect()
+            .collect();
+        if let Some(shortest) = self.windows.iter().min_by_key(|w| w.span_ms) {
+            caps.push(Cap {
+                span_ms: (shortest.span_ms / i64::from(cap(shortest, 1.0))).max(1),
+                cap: 1,
+            });
+        }
+        caps
     }
 
     /// Refuses a configuration that would not pace (no window, shares outside (0, 1]).
@@ -338,9 +353,11 @@ mod tests {
     fn default_caps_keep_a_margin_and_partition_by_class() {
         let c = PaceConfig::default();
         let cap = |p| c.caps(p).iter().map(|c| c.cap).collect::<Vec<_>>();
-        assert_eq!(cap(Priority::Write), [4, 80, 4_000]);
-        assert_eq!(cap(Priority::Poll), [3, 60, 3_000]);
-        assert_eq!(cap(Priority::Backfill), [2, 40, 2_000]);
+        assert_eq!(cap(Priority::Write), [4, 80, 4_000, 1]);
+        assert_eq!(cap(Priority::Poll), [3, 60, 3_000, 1]);
+        assert_eq!(cap(Priority::Backfill), [2, 40, 2_000, 1]);
+        // One request per 250 ms at most, whatever the class.
+        assert!(Priority::ALL.iter().all(|p| c.caps(*p)[3].span_ms == 250));
         assert!(c.validate().is_ok());
         let bad = PaceConfig {
             usable: 1.5,
@@ -408,8 +425,9 @@ mod tests {
             Arc::new(MemoryLedger::default()),
             clock.clone(),
         ));
-        // Fill the second: four writes at t = 0.
-        for _ in 0..4 {
+        // Fill the second: four writes, 250 ms apart (the spacing).
+        for t in [0, 250, 500, 750] {
+            clock.0.send_replace(t);
             pacer.acquire(Priority::Write).await.unwrap();
         }
         let order = Arc::new(Mutex::new(Vec::new()));
@@ -426,6 +444,8 @@ mod tests {
         tokio::task::yield_now().await;
         clock.0.send_replace(1_000);
         write.await.unwrap();
+        // The backfill's own cap (2 a second) holds it until the second has room for it.
+        clock.0.send_replace(2_000);
         backfill.await.unwrap();
         assert_eq!(
             *order.lock().unwrap(),
