@@ -61,6 +61,19 @@ pub enum Command {
         #[arg(long)]
         course: Option<u64>,
     },
+    /// Import SIS CSV files (accounts, terms, courses, sections, xlists, users, enrollments)
+    /// and the timetable files (rooms, recorders, meetings, cancellations) into the inbox;
+    /// prints a JSON summary. Every bad line is reported as `file:line: problem`, and nothing
+    /// of a file with errors is applied unless --partial. Importing the same files again
+    /// changes nothing. Exit code 0: all good; 1: lines refused; 2: unreadable.
+    Import {
+        /// Directories (their known files are read) or files (named as above).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Apply the good rows of a file that has bad lines.
+        #[arg(long)]
+        partial: bool,
+    },
     /// Compare a full read of Canvas with the catalog and print every divergence as a JSON
     /// report. Exit code 0: none; 1: divergences; 2: Canvas or the store could not be read.
     Verify,

@@ -45,6 +45,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reconcile { course } => {
             commands::reconcile::run(&load(Some("warn"))?, course).await
         }
+        Command::Import { paths, partial } => {
+            commands::import::run(&load(Some("warn"))?, paths, partial).await
+        }
         Command::Verify => commands::reconcile::verify(load(Some("warn"))).await,
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Sim(args) => {

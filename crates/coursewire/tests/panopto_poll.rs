@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{Backend, TestApp, TestDb};
 use coursewire::catalog::EntityKind;
-use coursewire::sources::panopto::event::PanoptoEvent;
+use coursewire::sources::event::SourceEvent;
 use coursewire::store::Store;
 use sim::config::{PanoptoLimits, ThrottleClock};
 use sim::{SimConfig, Simulator};
@@ -59,13 +59,13 @@ async fn service(db: TestDb, sim: &Simulator, base: &str) -> TestApp {
 }
 
 /// Every `panopto` inbox row, decoded, by subject in inbox order.
-async fn observations(store: &Store) -> BTreeMap<String, Vec<PanoptoEvent>> {
-    let mut by_subject: BTreeMap<String, Vec<PanoptoEvent>> = BTreeMap::new();
+async fn observations(store: &Store) -> BTreeMap<String, Vec<SourceEvent>> {
+    let mut by_subject: BTreeMap<String, Vec<SourceEvent>> = BTreeMap::new();
     for row in store.inbox_after(0, 1_000_000).await.unwrap() {
         if row.source != "panopto" {
             continue;
         }
-        let e: PanoptoEvent = serde_json::from_slice(&row.body).unwrap();
+        let e: SourceEvent = serde_json::from_slice(&row.body).unwrap();
         by_subject
             .entry(row.subject.clone().unwrap())
             .or_default()
@@ -95,7 +95,7 @@ fn truth(sim: &Simulator) -> BTreeMap<String, (i64, i64, Option<i64>, Option<i64
 }
 
 /// The first time the poller reported `state` (and, for captions, `captions: true`).
-fn first_seen(events: &[PanoptoEvent], f: impl Fn(&PanoptoEvent) -> bool) -> Option<i64> {
+fn first_seen(events: &[SourceEvent], f: impl Fn(&SourceEvent) -> bool) -> Option<i64> {
     events.iter().find(|e| f(e)).map(|e| e.observed_at_ms)
 }
 
@@ -138,7 +138,7 @@ async fn a_teaching_day_reaches_the_catalog_within_one_poll_interval(backend: Ba
             .get(&format!("recording/{id}"))
             .map_or(&[][..], Vec::as_slice);
         let state_is = |s: &'static str| {
-            move |e: &PanoptoEvent| e.state.get("state").and_then(|v| v.as_str()) == Some(s)
+            move |e: &SourceEvent| e.state.get("state").and_then(|v| v.as_str()) == Some(s)
         };
         let mut expect = |name: &str, at: Option<i64>, found: Option<i64>| {
             let Some(at) = at.filter(|t| *t >= day_start && *t + bound < now) else {

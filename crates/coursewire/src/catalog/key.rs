@@ -31,10 +31,29 @@ pub enum EntityKind {
     Recording,
     /// A Panopto remote recorder (`recorder/<guid>`); its external id names its room.
     Recorder,
+    /// A teaching room (`room/KNE-120`), from the timetable.
+    Room,
+    /// The timetable's record of which recorder is in which room (`room_recorder/<guid>`).
+    RoomRecorder,
+    /// A section's meeting pattern (`meeting/<id>`): room, weekdays, local times, dates.
+    Meeting,
+    /// A class that does not take place (`cancellation/<meeting id>:<date>`).
+    Cancellation,
+    /// SIS rows, keyed by SIS ids (`sis_course/BIO101-F25`): what the registrar says, joined
+    /// with Canvas's entities by their `sis_*` fields.
+    SisAccount,
+    SisTerm,
+    SisCourse,
+    SisSection,
+    /// A section cross-listed into another course (`sis_xlist/<section id>`).
+    SisCrossListing,
+    SisUser,
+    /// `sis_enrollment/<section>:<user>:<role>`.
+    SisEnrollment,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 11] = [
+    pub const ALL: [EntityKind; 22] = [
         Self::Account,
         Self::Term,
         Self::Course,
@@ -46,6 +65,17 @@ impl EntityKind {
         Self::Assignment,
         Self::Recording,
         Self::Recorder,
+        Self::Room,
+        Self::RoomRecorder,
+        Self::Meeting,
+        Self::Cancellation,
+        Self::SisAccount,
+        Self::SisTerm,
+        Self::SisCourse,
+        Self::SisSection,
+        Self::SisCrossListing,
+        Self::SisUser,
+        Self::SisEnrollment,
     ];
 
     /// The kind as it appears in subjects and in the store (`module_item`).
@@ -62,6 +92,17 @@ impl EntityKind {
             Self::Assignment => "assignment",
             Self::Recording => "recording",
             Self::Recorder => "recorder",
+            Self::Room => "room",
+            Self::RoomRecorder => "room_recorder",
+            Self::Meeting => "meeting",
+            Self::Cancellation => "cancellation",
+            Self::SisAccount => "sis_account",
+            Self::SisTerm => "sis_term",
+            Self::SisCourse => "sis_course",
+            Self::SisSection => "sis_section",
+            Self::SisCrossListing => "sis_xlist",
+            Self::SisUser => "sis_user",
+            Self::SisEnrollment => "sis_enrollment",
         }
     }
 
@@ -83,6 +124,14 @@ impl EntityKind {
             | Self::ModuleItem
             | Self::Assignment => "canvas",
             Self::Recording | Self::Recorder => "panopto",
+            Self::Room | Self::RoomRecorder | Self::Meeting | Self::Cancellation => "coursewire",
+            Self::SisAccount
+            | Self::SisTerm
+            | Self::SisCourse
+            | Self::SisSection
+            | Self::SisCrossListing
+            | Self::SisUser
+            | Self::SisEnrollment => "sis",
         }
     }
 
@@ -93,6 +142,13 @@ impl EntityKind {
             Self::Term => "enrollment_term",
             Self::Section => "course_section",
             Self::Recording => "session",
+            Self::SisAccount => "account",
+            Self::SisTerm => "term",
+            Self::SisCourse => "course",
+            Self::SisSection => "section",
+            Self::SisCrossListing => "xlist",
+            Self::SisUser => "user",
+            Self::SisEnrollment => "enrollment",
             other => other.as_str(),
         }
     }

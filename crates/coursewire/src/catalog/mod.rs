@@ -31,6 +31,7 @@
 //!   the entity (reported as [`Change::Created`]).
 
 mod key;
+pub mod lectures;
 
 use canvas::DecodedEvent;
 use serde::Serialize;

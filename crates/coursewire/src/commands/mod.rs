@@ -5,6 +5,7 @@
 pub mod config;
 pub mod decode;
 pub mod demo;
+pub mod import;
 pub mod migrate;
 pub mod reconcile;
 pub mod replay;

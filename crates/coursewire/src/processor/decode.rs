@@ -1,7 +1,8 @@
 //! Which decoder reads an inbox row: chosen by the row's `source`, never guessed from its body.
 //! `canvas` (pushed Live Events) and `reconcile` (repairs the reconciler synthesized in Live
-//! Events' own format) are read by the Canvas decoder; `panopto` (the poller's observations,
-//! `sources::panopto::event`) by its own; `sis` gets its decoder with the import. A row of a source without a decoder is quarantined with the reason,
+//! Events' own format) are read by the Canvas decoder; `panopto` (the poller's observations)
+//! and `sis` (the import's rows) by one reader of `sources::event`, each accepting its own
+//! entity kinds only. A row of a source without a decoder is quarantined with the reason,
 //! kept and replayable once a decoder exists: it is never read as Canvas.
 //!
 //! A decoder turns a body into steps the processor applies the same way whatever the source: a
@@ -10,7 +11,8 @@
 
 use super::body::decode_inbox_body;
 use crate::catalog::{self, Observation};
-use crate::sources::panopto::event as panopto_event;
+use crate::sources::event::SourceEvent;
+use crate::sources::{panopto, sis};
 use crate::store::{InboxRow, Lane};
 
 /// One event of a row, as the processor will treat it.
@@ -36,6 +38,8 @@ pub enum Source {
     Reconcile,
     /// The Panopto poller's observations.
     Panopto,
+    /// `coursewire import`: SIS and timetable rows.
+    Sis,
 }
 
 impl Source {
@@ -43,7 +47,8 @@ impl Source {
         match name {
             "canvas" => Some(Self::Canvas),
             crate::reconcile::SOURCE => Some(Self::Reconcile),
-            panopto_event::SOURCE => Some(Self::Panopto),
+            panopto::SOURCE => Some(Self::Panopto),
+            sis::SOURCE => Some(Self::Sis),
             _ => None,
         }
     }
@@ -53,7 +58,8 @@ impl Source {
 pub fn decode(row: &InboxRow) -> Result<Vec<Step>, String> {
     match Source::parse(&row.source) {
         Some(Source::Canvas | Source::Reconcile) => canvas_steps(row),
-        Some(Source::Panopto) => panopto_steps(row),
+        Some(Source::Panopto) => observed_steps(row, panopto::writes),
+        Some(Source::Sis) => observed_steps(row, sis::writes),
         None => Err(format!(
             "no decoder for source {:?}: kept, to be replayed once one exists",
             row.source
@@ -61,10 +67,14 @@ pub fn decode(row: &InboxRow) -> Result<Vec<Step>, String> {
     }
 }
 
-fn panopto_steps(row: &InboxRow) -> Result<Vec<Step>, String> {
-    let event: panopto_event::PanoptoEvent =
-        serde_json::from_slice(&row.body).map_err(|e| format!("not a Panopto observation: {e}"))?;
-    Ok(vec![Step::Catalog(event.observation()?)])
+/// A row of a source that writes whole entities ([`SourceEvent`]), of the kinds it may write.
+fn observed_steps(
+    row: &InboxRow,
+    writes: fn(catalog::EntityKind) -> bool,
+) -> Result<Vec<Step>, String> {
+    let event: SourceEvent = serde_json::from_slice(&row.body)
+        .map_err(|e| format!("not an observation of {}: {e}", row.source))?;
+    Ok(vec![Step::Catalog(event.observation(writes)?)])
 }
 
 fn canvas_steps(row: &InboxRow) -> Result<Vec<Step>, String> {
@@ -148,11 +158,13 @@ mod tests {
     fn a_row_of_an_unknown_source_is_not_read_as_canvas() {
         let reason = decode(&row("moodle")).unwrap_err();
         // A Canvas body under the Panopto source is refused, not guessed at.
-        assert!(
-            decode(&row("panopto"))
-                .unwrap_err()
-                .contains("not a Panopto observation")
-        );
+        for source in ["panopto", "sis"] {
+            let reason = decode(&row(source)).unwrap_err();
+            assert!(
+                reason.contains(&format!("not an observation of {source}")),
+                "{reason}"
+            );
+        }
         assert!(
             reason.contains("no decoder for source \"moodle\""),
             "{reason}"

@@ -67,9 +67,7 @@ pub fn compared_fields(kind: EntityKind) -> &'static [&'static str] {
         ],
         // Not read per course: accounts and terms are not reconciled, and Panopto's entities
         // are the poller's, not Canvas's.
-        EntityKind::Account | EntityKind::Term | EntityKind::Recording | EntityKind::Recorder => {
-            &[]
-        }
+        _ => &[],
     }
 }
 

@@ -21,8 +21,6 @@
 //! processes). A poll that fails, or a process killed mid-poll, commits nothing: the next poll
 //! starts from the same cursor, and the chained dedup keys make any row written twice one.
 
-pub mod event;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,13 +30,22 @@ use panopto::{SessionState, SoapSession};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
-use self::event::{Change, PanoptoEvent, SOURCE, chain_key};
+use super::event::{Change, SourceEvent, chain_key};
 use crate::clock::Clock;
 use crate::config::PanoptoPollConfig;
 use crate::store::{
     InboxStatus, InsertOutcome, NewInboxEntry, Observed, PollCommit, PollerProgress, Store,
     StoreError, WatchFlag,
 };
+
+/// The inbox `source` of the poller's rows.
+pub const SOURCE: &str = "panopto";
+
+/// The kinds the poller writes (the `panopto` decoder accepts these only).
+pub fn writes(kind: crate::catalog::EntityKind) -> bool {
+    use crate::catalog::EntityKind;
+    matches!(kind, EntityKind::Recording | EntityKind::Recorder)
+}
 
 /// The poller's row in `panopto_pollers`.
 pub const POLLER: &str = "sessions";
@@ -177,7 +184,7 @@ impl Batch<'_> {
             (None, false) => Change::Observed,
             (Some(_), false) => Change::Updated,
         };
-        let event = PanoptoEvent {
+        let event = SourceEvent {
             id: key.clone(),
             source: self.source.to_owned(),
             kind: kind.to_owned(),
@@ -187,7 +194,7 @@ impl Batch<'_> {
             state,
         };
         let event_name = event
-            .entity()
+            .entity(writes)
             .map(|e| event.event_name(e.kind))
             .unwrap_or_default();
         self.entries.push(NewInboxEntry {

@@ -1,18 +1,17 @@
-//! The inbox row of a Panopto observation: what the poller writes and the processor's
-//! `panopto` decoder reads, so both sides agree by construction. A row is one entity (a
-//! session as `recording/<id>`, a recorder as `recorder/<id>`) in full, as observed at one
-//! time; its dedup key chains the subject's previous key with the new content, so the same
-//! observation twice (a poll retried after a crash) is one row, and a change back to an
-//! earlier state is still a new one.
+//! The inbox row of an observed entity, for the sources whose upstream has no event format of
+//! its own: the Panopto poller (a session as `recording/<id>`, a recorder as
+//! `recorder/<id>`) and the SIS import (rooms, meetings, SIS courses…). The writer and the
+//! processor's decoders read the same type, so both sides agree by construction. A row is one
+//! entity in full, as seen at one time. Its dedup key chains the subject's previous key (or
+//! catalog version) with the new content, so the same observation twice (a poll retried after
+//! a crash, a file imported twice) is one row, and a change back to an earlier state is still
+//! a new one.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{EntityId, EntityKind, EntityRef, Observation, Version};
-
-/// The inbox `source` of the poller's rows.
-pub const SOURCE: &str = "panopto";
 
 /// What happened, as far as the poller can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,14 +23,14 @@ pub enum Change {
     Deleted,
 }
 
-/// The body of a `panopto` inbox row.
+/// The body of a `panopto` or `sis` inbox row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PanoptoEvent {
+pub struct SourceEvent {
     /// The dedup key (also the change's cause id).
     pub id: String,
-    /// `panopto://<host>`.
+    /// `panopto://<host>`, `sis://import`.
     pub source: String,
-    /// `recording` or `recorder`.
+    /// The entity kind (`recording`, `meeting`, …).
     pub kind: String,
     pub entity_id: String,
     pub change: Change,
@@ -54,30 +53,31 @@ pub fn chain_key(subject: &str, previous: Option<&str>, state: &Map<String, Valu
     hex::encode(&hash.finalize()[..16])
 }
 
-impl PanoptoEvent {
-    pub fn entity(&self) -> Result<EntityRef, String> {
+impl SourceEvent {
+    /// The entity, if its kind is one `allowed` (each source writes its own kinds only).
+    pub fn entity(&self, allowed: fn(EntityKind) -> bool) -> Result<EntityRef, String> {
         let kind = match EntityKind::parse(&self.kind) {
-            Some(k @ (EntityKind::Recording | EntityKind::Recorder)) => k,
-            _ => return Err(format!("{:?} is not a Panopto entity kind", self.kind)),
+            Some(k) if allowed(k) => k,
+            _ => return Err(format!("{:?} is not a kind this source writes", self.kind)),
         };
         let id = EntityId::parse(&self.entity_id).map_err(|e| e.to_string())?;
         Ok(EntityRef::new(kind, id))
     }
 
-    /// The event name of the change (`panopto.session.updated`); the change event's type is
-    /// the bus's (`edu.panopto.session.updated`).
+    /// The event name of the change (`panopto.session.updated`, `coursewire.meeting.observed`);
+    /// the change event's type is the bus's (`edu.panopto.session.updated`).
     pub fn event_name(&self, kind: EntityKind) -> String {
         let change = match self.change {
             Change::Observed => "observed",
             Change::Updated => "updated",
             Change::Deleted => "deleted",
         };
-        format!("panopto.{}.{change}", kind.type_name())
+        format!("{}.{}.{change}", kind.system(), kind.type_name())
     }
 
     /// The catalog observation this row is.
-    pub fn observation(&self) -> Result<Observation, String> {
-        let entity = self.entity()?;
+    pub fn observation(&self, allowed: fn(EntityKind) -> bool) -> Result<Observation, String> {
+        let entity = self.entity(allowed)?;
         Ok(Observation {
             event_name: self.event_name(entity.kind),
             entity,
@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn a_row_reads_back_as_an_observation_of_its_entity() {
-        let e = PanoptoEvent {
+        let e = SourceEvent {
             id: "k1".into(),
             source: "panopto://panopto.example.edu".into(),
             kind: "recording".into(),
@@ -127,7 +127,8 @@ mod tests {
             observed_at_ms: 1_790_000_000_000,
             state: state("A"),
         };
-        let o = e.observation().expect("observation");
+        let panopto = |k| matches!(k, EntityKind::Recording | EntityKind::Recorder);
+        let o = e.observation(panopto).expect("observation");
         assert_eq!(
             o.entity.subject(),
             "recording/4f1c7a3e-0000-4000-8000-000000000001"
@@ -137,7 +138,7 @@ mod tests {
         let mut bad = e.clone();
         bad.kind = "course".into();
         assert!(
-            bad.observation().is_err(),
+            bad.observation(panopto).is_err(),
             "a Panopto row names Panopto kinds only"
         );
     }
