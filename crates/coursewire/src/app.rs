@@ -162,19 +162,22 @@ pub async fn serve(
     };
     // One Panopto client (one pacer, its ledger in the store) for everything that calls
     // Panopto; the poller feeds Panopto's changes into the inbox with it.
-    if config.panopto.configured() {
+    let panopto_api = if config.panopto.configured() {
         let client = crate::panopto_api::client(&config.panopto, store.clone(), clock.clone())?;
         if config.panopto.poll.enabled {
             crate::sources::panopto::spawn(
                 &config.panopto.poll,
-                client,
+                client.clone(),
                 store.clone(),
                 clock.clone(),
                 &mut tasks,
                 &stopping,
             );
         }
-    }
+        Some(client)
+    } else {
+        None
+    };
     let state = AppState {
         store: store.clone(),
         metrics,
@@ -189,6 +192,8 @@ pub async fn serve(
         metrics_read: Arc::default(),
         subscription_limits: Arc::new(delivery::admin::Limits::from_config(&config, true)?),
         canvas_api,
+        panopto_api,
+        zone: config.university.zone()?,
     };
     let limits = web::edge::EdgeLimits::from_config(&config.server);
     let metrics_apart = !config.server.metrics_listen.is_empty();

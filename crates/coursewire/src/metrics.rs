@@ -48,6 +48,16 @@ pub struct Metrics {
     /// Canvas API client health, mirrored from the client at each scrape (see
     /// [`Metrics::set_canvas_api`]).
     pub canvas_api: Family<CanvasApiLabel, Gauge>,
+    /// Panopto API client health, mirrored at each scrape ([`Metrics::set_panopto_api`]).
+    pub panopto_api: Family<CanvasApiLabel, Gauge>,
+    /// Share of each of Panopto's windows used now, every process on the API client counted.
+    pub panopto_budget: Family<WindowLabel, Gauge<f64, AtomicU64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WindowLabel {
+    /// `1s`, `60s`, `3600s`.
+    pub window: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -69,6 +79,15 @@ pub struct DeliveryOutcomeLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     pub outcome: String,
+}
+
+/// One `measure` of an API client's gauge family.
+fn set_measure(family: &Family<CanvasApiLabel, Gauge>, measure: &str, value: i64) {
+    family
+        .get_or_create(&CanvasApiLabel {
+            measure: measure.to_owned(),
+        })
+        .set(value);
 }
 
 impl Default for Metrics {
@@ -96,11 +115,42 @@ impl Metrics {
             ("throttled", to_i64(counts.throttled)),
             ("unauthorized", to_i64(counts.unauthorized)),
         ] {
-            self.canvas_api
-                .get_or_create(&CanvasApiLabel {
-                    measure: measure.to_owned(),
+            set_measure(&self.canvas_api, measure, value);
+        }
+    }
+
+    /// Mirrors the Panopto API client's token health and request counts.
+    pub fn set_panopto_api(&self, client: &panopto::client::PanoptoClient) {
+        let health = client.tokens().health();
+        let counts = client.counts();
+        let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        for (measure, value) in [
+            (
+                "token_seconds_to_expiry",
+                health.seconds_to_expiry.unwrap_or(-1),
+            ),
+            ("token_logons", to_i64(health.logons)),
+            ("token_refreshes", to_i64(health.refreshes)),
+            ("token_failures", to_i64(health.failures)),
+            ("token_revocations", to_i64(health.revocations)),
+            ("token_revoked", i64::from(health.revoked)),
+            ("requests", to_i64(counts.requests)),
+            ("retries", to_i64(counts.retries)),
+            ("throttled", to_i64(counts.throttled)),
+            ("server_errors", to_i64(counts.server_errors)),
+        ] {
+            set_measure(&self.panopto_api, measure, value);
+        }
+    }
+
+    /// Sets the share of each Panopto window in use.
+    pub fn set_panopto_budget(&self, headroom: &[panopto::client::Headroom]) {
+        for h in headroom {
+            self.panopto_budget
+                .get_or_create(&WindowLabel {
+                    window: format!("{}s", h.span_ms / 1000),
                 })
-                .set(value);
+                .set(1.0 - h.free_share());
         }
     }
 
@@ -222,6 +272,23 @@ impl Metrics {
              retries, throttled (should stay 0), unauthorized",
             canvas_api.clone(),
         );
+        let panopto_api = Family::<CanvasApiLabel, Gauge>::default();
+        registry.register(
+            "coursewire_panopto_api",
+            "Panopto API client of this process, by measure: token_seconds_to_expiry (-1: a \
+             token that does not expire), token_logons, token_refreshes, token_failures, \
+             token_revocations (refresh tokens Panopto refused; each followed by a new log-on), \
+             token_revoked (1: the service user's password is refused), requests, retries, \
+             throttled (429s: should stay 0), server_errors",
+            panopto_api.clone(),
+        );
+        let panopto_budget = Family::<WindowLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "coursewire_panopto_budget_used_ratio",
+            "Share of Panopto's per-API-client limit used in each window (1s, 60s, 3600s), \
+             every process on the API client counted",
+            panopto_budget.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             events_received,
@@ -241,6 +308,8 @@ impl Metrics {
             delivery_latency,
             delivery_lag,
             canvas_api,
+            panopto_api,
+            panopto_budget,
         }
     }
 

@@ -19,6 +19,8 @@ use coursewire::store::Store;
 use serde_json::Value;
 use sim::{SimConfig, Simulator};
 
+const ADMIN: &str = "import-test-admin-token";
+
 fn export(sim: &Simulator, dir: &Path) {
     for file in sim::timetable::FILES {
         std::fs::write(dir.join(file), sim.timetable_csv(file).unwrap()).unwrap();
@@ -69,7 +71,10 @@ async fn the_catalog_after_an_import_is_the_simulators_ground_truth(backend: Bac
     let sim = Simulator::new(SimConfig::small(51).paused()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     export(&sim, dir.path());
-    let app = TestApp::spawn(db, "http://127.0.0.1:9/jwks", false).await;
+    let app = TestApp::spawn_with(db, "http://127.0.0.1:9/jwks", |c| {
+        c.api.token = coursewire::config::Secret::new(ADMIN);
+    })
+    .await;
     let store = app.db.store().await;
     let first = import(&store, dir.path(), false).await;
     assert!(first.errors.is_empty(), "{:?}", first.errors);
@@ -204,6 +209,100 @@ async fn the_catalog_after_an_import_is_the_simulators_ground_truth(backend: Bac
     assert!(theirs.len() > 100);
     assert!(theirs.iter().any(|t| t.4), "the term has cancellations");
     assert_eq!(ours, theirs, "lectures per date");
+
+    // The same catalog through the API: rooms with their recorders, one date's lectures.
+    let (status, body) = app
+        .call(reqwest::Method::GET, "/api/v1/rooms", ADMIN, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let api_rooms = body["rooms"].as_array().unwrap();
+    assert_eq!(api_rooms.len(), gt.rooms.len());
+    for r in api_rooms {
+        let gt_room = gt.rooms.iter().find(|g| g.id == r["room_id"]).unwrap();
+        let gt_recorder = gt.recorders.iter().find(|g| g.room_id == gt_room.id);
+        assert_eq!(
+            r["recorder"]["id"].as_str(),
+            gt_recorder.map(|g| g.id.as_str())
+        );
+    }
+    let labor_day = "2025-09-01";
+    let (status, body) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/meetings?date={labor_day}"),
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let on_labor_day = body["meetings"].as_array().unwrap();
+    let want = theirs.iter().filter(|t| t.1 == labor_day).count();
+    assert_eq!(on_labor_day.len(), want);
+    assert!(on_labor_day.iter().all(|m| {
+        m["cancelled"] == true
+            && m["cancelled_reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("holiday"))
+    }));
+    let november = "2025-11-03";
+    let one = theirs.iter().find(|t| t.1 == november).unwrap();
+    let section = text(&meetings[&one.0.to_string()], "section_id").to_owned();
+    let (_, body) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/meetings?date={november}&section={section}"),
+            ADMIN,
+            None,
+        )
+        .await;
+    let listed = body["meetings"].as_array().unwrap();
+    assert!(!listed.is_empty() && listed.iter().all(|m| m["section_id"] == section.as_str()));
+    let first = listed
+        .iter()
+        .find(|m| m["meeting_id"].as_str().and_then(|s| s.parse().ok()) == Some(one.0))
+        .unwrap();
+    assert_eq!(first["starts_at_ms"], one.2);
+    assert!(
+        first["starts_at"].as_str().unwrap().ends_with("-05:00"),
+        "EST in November"
+    );
+    let (status, body) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/meetings?date=03/11/2025",
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = app
+        .call(reqwest::Method::GET, "/api/v1/rooms", "nobody", None)
+        .await;
+    assert_eq!(status, 401);
+    let feed = serde_json::json!({"name": "lms-feed"});
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/subscriptions",
+            ADMIN,
+            Some(&feed),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/tokens",
+            ADMIN,
+            Some(&serde_json::json!({"name": "reader", "role": "consumer", "subscriptions": ["lms-feed"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let consumer = body["token"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .call(reqwest::Method::GET, "/api/v1/meetings", &consumer, None)
+        .await;
+    assert_eq!(status, 403, "a consumer token reads only its subscriptions");
 
     // A second import of the same files changes nothing.
     let again = import(&store, dir.path(), false).await;

@@ -18,6 +18,7 @@ use sim::config::{PanoptoLimits, ThrottleClock};
 use sim::{SimConfig, Simulator};
 
 const INTERVAL_S: i64 = 60;
+const ADMIN: &str = "poll-test-admin-token";
 
 async fn start_sim(config: SimConfig) -> (Simulator, String) {
     let sim = Simulator::new(config).unwrap();
@@ -53,6 +54,7 @@ async fn service(db: TestDb, sim: &Simulator, base: &str) -> TestApp {
             cfg.panopto.password = coursewire::config::Secret::new(c.panopto_password.clone());
             cfg.panopto.poll.interval_seconds = INTERVAL_S as u64;
             cfg.panopto.poll.lease_seconds = 5;
+            cfg.api.token = coursewire::config::Secret::new(ADMIN);
         },
     )
     .await

@@ -95,6 +95,33 @@ pub async fn status(
         }),
         None => serde_json::Value::Null,
     };
+    body["panopto"] = match &state.panopto_api {
+        Some(client) => {
+            let token = client.tokens().health();
+            let poller = state
+                .store
+                .panopto_poller(crate::sources::panopto::POLLER)
+                .await?;
+            let now = state.clock.now_ms();
+            serde_json::json!({
+                "token": {
+                    "revoked": token.revoked,
+                    "seconds_to_expiry": token.seconds_to_expiry,
+                    "revocations": token.revocations,
+                    "failures": token.failures,
+                },
+                "throttled": client.counts().throttled,
+                "poller": poller.map(|p| serde_json::json!({
+                    "cursor": p.cursor,
+                    "polls": p.polls,
+                    "last_error": p.last_error,
+                    // How long since a poll succeeded: a stale poller is visible here.
+                    "seconds_since_success": p.last_success_at_ms.map(|t| (now - t) / 1000),
+                })),
+            })
+        }
+        None => serde_json::Value::Null,
+    };
     body["subscriptions_disabled"] = state
         .store
         .subscriptions()
@@ -115,6 +142,9 @@ const STORE_GAUGES_EVERY: Duration = Duration::from_secs(5);
 pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(client) = &state.canvas_api {
         state.metrics.set_canvas_api(client);
+    }
+    if let Some(client) = &state.panopto_api {
+        state.metrics.set_panopto_api(client);
     }
     if take_turn(&state) {
         read_store_gauges(&state).await;
@@ -153,5 +183,11 @@ async fn read_store_gauges(state: &AppState) {
             .metrics
             .set_delivery_lag(&backlog, state.clock.now_ms()),
         Err(err) => tracing::warn!(error = %err, "delivery backlog unavailable for /metrics"),
+    }
+    if let Some(client) = &state.panopto_api {
+        match client.pacer().headroom().await {
+            Ok(h) => state.metrics.set_panopto_budget(&h),
+            Err(err) => tracing::warn!(error = %err, "Panopto budget unavailable for /metrics"),
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod edge;
 mod error;
 mod health;
 mod hooks;
+mod lectures;
 mod subscriptions;
 mod tokens;
 
@@ -51,6 +52,10 @@ pub struct AppState {
     pub subscription_limits: Arc<crate::bus::delivery::admin::Limits>,
     /// The Canvas API client of this process (the reconciler's), for token health.
     pub canvas_api: Option<canvas::client::CanvasClient>,
+    /// The Panopto API client of this process (the poller's), for token and budget health.
+    pub panopto_api: Option<panopto::client::PanoptoClient>,
+    /// The university's time zone (what "today" means for lectures).
+    pub zone: chrono_tz::Tz,
 }
 
 /// Every route; `/metrics` too unless it has a listener of its own ([`metrics_router`]).
@@ -84,6 +89,9 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
             "/api/v1/subscriptions/{name}/{action}",
             post(subscriptions::act),
         )
+        .route("/api/v1/rooms", get(lectures::rooms))
+        .route("/api/v1/meetings", get(lectures::meetings))
+        .route("/api/v1/recordings", get(lectures::recordings))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::add))
         .route("/api/v1/tokens/{name}", delete(tokens::revoke))
         .with_state(state)
