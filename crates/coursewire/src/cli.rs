@@ -74,6 +74,11 @@ pub enum Command {
         #[arg(long)]
         partial: bool,
     },
+    /// Publishing rules per department and course: show, set, export and import (TOML).
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
     /// Compare a full read of Canvas with the catalog and print every divergence as a JSON
     /// report. Exit code 0: none; 1: divergences; 2: Canvas or the store could not be read.
     Verify,
@@ -133,6 +138,61 @@ pub enum SubscriptionsAction {
     Remove { name: String },
     /// Retry exhausted and dead-lettered events, and re-enable a disabled endpoint.
     Retry { name: String },
+}
+
+/// Which rules: the root's (neither given), a department's or a course's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuleScopeArgs {
+    /// A department: the Canvas sub-account's SIS id.
+    #[arg(long, conflicts_with = "course")]
+    pub department: Option<String>,
+    /// A course: its SIS id.
+    #[arg(long)]
+    pub course: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesAction {
+    /// The rule that applies (every field, and the scope that set it) and what this scope
+    /// sets itself, as JSON.
+    Show {
+        #[command(flatten)]
+        scope: RuleScopeArgs,
+        /// An earlier version of this scope's own set.
+        #[arg(long)]
+        version: Option<i64>,
+        /// Every version of this scope, with who changed it and when.
+        #[arg(long)]
+        history: bool,
+    },
+    /// Change this scope's rules: KEY=VALUE (a TOML value, or text), KEY= to unset. Saved as
+    /// a new version; refused with the key or template field named when invalid.
+    Set {
+        #[command(flatten)]
+        scope: RuleScopeArgs,
+        #[arg(required = true)]
+        changes: Vec<String>,
+        /// Who is changing it (default cli:$USER).
+        #[arg(long)]
+        author: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Every scope's current rules as one TOML document ([root], [department.ID], [course.ID]).
+    Export {
+        /// Write here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Apply a TOML document of `rules export`'s shape: every scope is checked first, then
+    /// each changed one saved as a new version.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        author: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod panopto_api;
 pub mod processor;
 pub mod reconcile;
+pub mod rules;
 pub mod secrets;
 pub mod sources;
 pub mod store;

@@ -9,6 +9,7 @@ pub mod import;
 pub mod migrate;
 pub mod reconcile;
 pub mod replay;
+pub mod rules;
 pub mod serve;
 pub mod subscriptions;
 pub mod tokens;

@@ -56,6 +56,11 @@ const SQLITE: &[Embedded] = &[
         "panopto ingest",
         include_str!("../../migrations/sqlite/0009_panopto_ingest.sql"),
     ),
+    (
+        10,
+        "publishing rules",
+        include_str!("../../migrations/sqlite/0010_publishing_rules.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -103,6 +108,11 @@ const POSTGRES: &[Embedded] = &[
         9,
         "panopto ingest",
         include_str!("../../migrations/postgres/0009_panopto_ingest.sql"),
+    ),
+    (
+        10,
+        "publishing rules",
+        include_str!("../../migrations/postgres/0010_publishing_rules.sql"),
     ),
 ];
 

@@ -15,6 +15,7 @@ mod panopto;
 mod processing;
 mod query;
 mod reconcile;
+mod rules;
 mod tokens;
 
 use std::fmt;
@@ -34,6 +35,7 @@ pub use processing::{
     ReplayCandidate,
 };
 use query::{placeholders, sql, sql_built};
+pub use rules::RuleVersion;
 pub use tokens::{ApiToken, NewApiToken};
 
 /// What can go wrong talking to the store, by what a caller does about it: retry later
