@@ -93,6 +93,99 @@ impl Clock for SimClock {
     }
 }
 
+/// A simulator's clock followed over HTTP (`clock.follow`): for `serve` processes that take
+/// part in a simulated run (the demo's chaos mode, crash tests) and must agree with the
+/// simulator on the time. It reads `GET /_sim/clock` every [`FollowedClock::REFRESH`] and
+/// extrapolates in between at the simulator's speed; it never goes backwards. Not for
+/// production: a production process reads the wall clock.
+#[derive(Debug)]
+pub struct FollowedClock {
+    anchor: std::sync::Mutex<Anchor>,
+    last: std::sync::atomic::AtomicI64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    sim_ms: i64,
+    at: std::time::Instant,
+    speed: f64,
+    paused: bool,
+}
+
+impl FollowedClock {
+    pub const REFRESH: Duration = Duration::from_millis(100);
+
+    async fn read(http: &reqwest::Client, url: &str) -> anyhow::Result<Anchor> {
+        let v: serde_json::Value = http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let sim_ms = v["now_ms"]
+            .as_i64()
+            .ok_or_else(|| anyhow::anyhow!("{url}: no now_ms in the answer"))?;
+        Ok(Anchor {
+            sim_ms,
+            at: std::time::Instant::now(),
+            speed: v["speed"].as_f64().unwrap_or(1.0),
+            paused: v["paused"].as_bool().unwrap_or(false),
+        })
+    }
+
+    /// Follows the simulator at `base` (its first answer is required) until `cancel`.
+    pub async fn follow(
+        base: &str,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<std::sync::Arc<FollowedClock>> {
+        let url = format!("{}/_sim/clock", base.trim_end_matches('/'));
+        let http = crate::app::http_client()?;
+        let first = Self::read(&http, &url).await?;
+        let clock = std::sync::Arc::new(FollowedClock {
+            anchor: std::sync::Mutex::new(first),
+            last: std::sync::atomic::AtomicI64::new(first.sim_ms),
+        });
+        let me = clock.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Self::REFRESH) => {}
+                }
+                if let Ok(a) = Self::read(&http, &url).await
+                    && let Ok(mut anchor) = me.anchor.lock()
+                {
+                    *anchor = a;
+                }
+            }
+        });
+        Ok(clock)
+    }
+}
+
+impl Clock for FollowedClock {
+    fn now_ms(&self) -> i64 {
+        use std::sync::atomic::Ordering;
+        let a = self.anchor.lock().map(|a| *a).ok();
+        let estimate = a.map_or(0, |a| {
+            if a.paused {
+                a.sim_ms
+            } else {
+                a.sim_ms + (a.at.elapsed().as_secs_f64() * 1000.0 * a.speed) as i64
+            }
+        });
+        // Never backwards, whatever a late answer says.
+        self.last
+            .fetch_max(estimate, Ordering::AcqRel)
+            .max(estimate)
+    }
+
+    fn rate(&self) -> f64 {
+        self.anchor.lock().map_or(1.0, |a| a.speed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,10 +30,19 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     pub university: UniversityConfig,
     pub secrets: SecretsConfig,
+    pub clock: ClockConfig,
     /// What the loaded file or environment said in a deprecated way, to be logged once
     /// tracing is up.
     #[serde(skip)]
     pub deprecations: Vec<String>,
+}
+
+/// `[clock]`: which clock `serve` reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockConfig {
+    /// A simulator's base URL whose clock to follow; empty: the wall clock.
+    pub follow: String,
 }
 
 /// `[secrets]`: sealing subscription signing secrets at rest.
@@ -214,11 +223,8 @@ impl PanoptoConfig {
         }
         self.pace().validate().map_err(anyhow::Error::msg)?;
         let p = &self.poll;
-        if p.interval_seconds == 0 || p.lease_seconds <= p.interval_seconds {
-            bail!(
-                "panopto.poll.interval_seconds must be positive and lease_seconds above it (a \
-                 poll renews its lease once per interval)"
-            );
+        if p.interval_seconds == 0 || p.lease_seconds == 0 {
+            bail!("panopto.poll.interval_seconds and lease_seconds must be positive");
         }
         Ok(())
     }
@@ -823,6 +829,7 @@ impl Config {
                 "COURSEWIRE_CANVAS_API_OAUTH_REFRESH_TOKEN" => {
                     self.canvas.api.oauth_refresh_token = Secret::new(value.clone())
                 }
+                "COURSEWIRE_CLOCK_FOLLOW" => self.clock.follow = value.clone(),
                 "COURSEWIRE_PANOPTO_URL" => self.panopto.url = value.clone(),
                 "COURSEWIRE_PANOPTO_CLIENT_ID" => self.panopto.client_id = value.clone(),
                 "COURSEWIRE_PANOPTO_CLIENT_SECRET" => {
@@ -833,6 +840,11 @@ impl Config {
                 "COURSEWIRE_PANOPTO_TOKEN" => self.panopto.token = Secret::new(value.clone()),
                 "COURSEWIRE_PANOPTO_POLL_ENABLED" => {
                     self.panopto.poll.enabled = parse_bool(key, value)?
+                }
+                "COURSEWIRE_PANOPTO_POLL_LEASE_SECONDS" => {
+                    self.panopto.poll.lease_seconds = value
+                        .parse()
+                        .with_context(|| format!("{key}={value:?} is not a number of seconds"))?
                 }
                 "COURSEWIRE_PANOPTO_POLL_INTERVAL_SECONDS" => {
                     self.panopto.poll.interval_seconds = value

@@ -209,6 +209,36 @@ async fn a_teaching_day_reaches_the_catalog_within_one_poll_interval(backend: Ba
         let last = &seen[&r.entity.subject()].last().unwrap().state;
         assert_eq!(&r.state, last, "{}", r.entity.subject());
     }
+    // Every recording's folder is known.
+    let folders: BTreeMap<String, _> = store
+        .catalog_rows(EntityKind::Folder)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.entity.id.as_str().to_owned(), f))
+        .collect();
+    for r in &recordings {
+        let folder = r.state["folder_id"].as_str().unwrap();
+        assert!(
+            folders.contains_key(folder),
+            "folder {folder} of {}",
+            r.entity.subject()
+        );
+    }
+    // Until filed, sessions sit in their recorder's default folder: its name and external id
+    // (none) are what Panopto says.
+    let sim_folders = sim.with_world_read(|w| {
+        w.panopto
+            .folders
+            .values()
+            .map(|f| (f.id.clone(), (f.name.clone(), f.external_id.clone())))
+            .collect::<BTreeMap<_, _>>()
+    });
+    for (id, f) in &folders {
+        let (name, external) = &sim_folders[id];
+        assert_eq!(f.state["name"].as_str(), Some(name.as_str()));
+        assert_eq!(f.state["external_id"].as_str(), external.as_deref());
+    }
     let recorders = store.catalog_rows(EntityKind::Recorder).await.unwrap();
     assert_eq!(recorders.len(), sim.ground_truth().recorders.len());
     let progress = store

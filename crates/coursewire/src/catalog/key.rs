@@ -31,6 +31,9 @@ pub enum EntityKind {
     Recording,
     /// A Panopto remote recorder (`recorder/<guid>`); its external id names its room.
     Recorder,
+    /// A Panopto folder (`folder/<guid>`) that holds observed sessions, with its external id
+    /// (which course or section it belongs to).
+    Folder,
     /// A teaching room (`room/KNE-120`), from the timetable.
     Room,
     /// The timetable's record of which recorder is in which room (`room_recorder/<guid>`).
@@ -53,7 +56,7 @@ pub enum EntityKind {
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 22] = [
+    pub const ALL: [EntityKind; 23] = [
         Self::Account,
         Self::Term,
         Self::Course,
@@ -65,6 +68,7 @@ impl EntityKind {
         Self::Assignment,
         Self::Recording,
         Self::Recorder,
+        Self::Folder,
         Self::Room,
         Self::RoomRecorder,
         Self::Meeting,
@@ -92,6 +96,7 @@ impl EntityKind {
             Self::Assignment => "assignment",
             Self::Recording => "recording",
             Self::Recorder => "recorder",
+            Self::Folder => "folder",
             Self::Room => "room",
             Self::RoomRecorder => "room_recorder",
             Self::Meeting => "meeting",
@@ -123,7 +128,7 @@ impl EntityKind {
             | Self::Module
             | Self::ModuleItem
             | Self::Assignment => "canvas",
-            Self::Recording | Self::Recorder => "panopto",
+            Self::Recording | Self::Recorder | Self::Folder => "panopto",
             Self::Room | Self::RoomRecorder | Self::Meeting | Self::Cancellation => "coursewire",
             Self::SisAccount
             | Self::SisTerm

@@ -400,6 +400,26 @@ impl PanoptoClient {
         Self::contracts(op, result, "Folder", SoapFolder::from_element)
     }
 
+    /// Folders by id (with their external ids, which REST does not show); ids that do not
+    /// exist are absent.
+    pub async fn folders_by_id(
+        &self,
+        ids: &[String],
+        priority: Priority,
+    ) -> Result<Vec<SoapFolder>, ClientError> {
+        let op = "GetFoldersById";
+        let result = self
+            .soap_call(
+                Service::Session,
+                op,
+                priority,
+                true,
+                &[("folderIds", Value::Guids(ids.to_vec()))],
+            )
+            .await?;
+        Self::contracts(op, result, "Folder", SoapFolder::from_element)
+    }
+
     // ---- SOAP: external groups -------------------------------------------------------------
 
     /// Creates an external group (`provider`, `external_id`) with `member_ids` (user GUIDs).

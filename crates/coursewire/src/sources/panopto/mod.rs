@@ -13,7 +13,9 @@
 //!    interval either way. A session the feed or the watch names that SOAP no longer returns
 //!    was deleted;
 //! 3. `GET /sessions/{id}` only for a complete session the feed names whose captions were not
-//!    yet seen (its `CaptionDownloadUrl` appears with captions);
+//!    yet seen (its `CaptionDownloadUrl` appears with captions), and `GetFoldersById` (one
+//!    call) for the folders those sessions are in, with the external ids that say which course
+//!    or section each folder is;
 //! 4. `ListRecorders` (100 a page) for every recorder's state, for room health.
 //!
 //! **Exactly once into the inbox.** The poll's rows, what it last reported per subject and
@@ -44,7 +46,10 @@ pub const SOURCE: &str = "panopto";
 /// The kinds the poller writes (the `panopto` decoder accepts these only).
 pub fn writes(kind: crate::catalog::EntityKind) -> bool {
     use crate::catalog::EntityKind;
-    matches!(kind, EntityKind::Recording | EntityKind::Recorder)
+    matches!(
+        kind,
+        EntityKind::Recording | EntityKind::Recorder | EntityKind::Folder
+    )
 }
 
 /// The poller's row in `panopto_pollers`.
@@ -342,11 +347,27 @@ impl Poller {
         let sessions = self.client.sessions_by_id(&ids, Priority::Poll).await?;
         report.sessions_read = sessions.len();
 
+        // The folders those sessions are in (one call): which course or section each is.
+        let folder_ids: Vec<String> = sessions
+            .iter()
+            .filter_map(|s| s.folder_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let folders = if folder_ids.is_empty() {
+            Vec::new()
+        } else {
+            self.client
+                .folders_by_id(&folder_ids, Priority::Poll)
+                .await?
+        };
+
         let recorders = self.client.recorders(Priority::Poll).await?;
         report.recorders_read = recorders.len();
 
         let mut subjects: Vec<String> = ids.iter().map(|id| format!("recording/{id}")).collect();
         subjects.extend(recorders.iter().map(|r| format!("recorder/{}", r.id)));
+        subjects.extend(folders.iter().map(|f| format!("folder/{}", f.id)));
         let previous: BTreeMap<String, Observed> = self
             .store
             .panopto_observed(&subjects)
@@ -413,6 +434,16 @@ impl Poller {
             }
             state.insert("workflow_state".into(), "deleted".into());
             batch.report("recording", id, state, false, before.starts_at_ms, true);
+        }
+        for f in &folders {
+            let state = object(json!({
+                "id": f.id,
+                "name": f.name,
+                "parent_folder_id": f.parent_folder,
+                "external_id": f.external_id,
+                "is_public": f.is_public,
+            }));
+            batch.report("folder", &f.id, state, false, None, false);
         }
         // 4. Recorders.
         for r in &recorders {
