@@ -26,6 +26,9 @@ enum Scenario {
     Quota(scenarios::quota::Args),
     /// Requests and cost units to sync one university: GraphQL, REST, 30 naive crawls.
     ApiCalls(scenarios::api_calls::Args),
+    /// A simulated teaching day of Panopto polling: requests per hour against the limits,
+    /// 429s, delay from a change in Panopto to its change event.
+    Panopto(scenarios::panopto::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +40,9 @@ fn main() -> anyhow::Result<()> {
             Scenario::E2e(args) => scenarios::e2e::run(args).await.map(serde_json::to_value),
             Scenario::Quota(args) => scenarios::quota::run(args).await.map(serde_json::to_value),
             Scenario::ApiCalls(args) => scenarios::api_calls::run(args)
+                .await
+                .map(serde_json::to_value),
+            Scenario::Panopto(args) => scenarios::panopto::run(args)
                 .await
                 .map(serde_json::to_value),
         }

@@ -112,6 +112,20 @@ pub async fn start_service(
     db_url: &str,
     adjust: impl FnOnce(&mut Config),
 ) -> anyhow::Result<(SocketAddr, tokio::sync::oneshot::Sender<()>)> {
+    start_service_on(
+        db_url,
+        std::sync::Arc::new(coursewire::clock::SystemClock),
+        adjust,
+    )
+    .await
+}
+
+/// [`start_service`] on `clock` (the simulator's, for scenarios that run in simulated time).
+pub async fn start_service_on(
+    db_url: &str,
+    clock: std::sync::Arc<dyn coursewire::clock::Clock>,
+    adjust: impl FnOnce(&mut Config),
+) -> anyhow::Result<(SocketAddr, tokio::sync::oneshot::Sender<()>)> {
     let mut config = Config::load_from(None, &[])?;
     config.database.url = DatabaseUrl::new(db_url);
     config.log.filter = "warn".into();
@@ -124,7 +138,7 @@ pub async fn start_service(
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(coursewire::app::serve(
         config,
-        std::sync::Arc::new(coursewire::clock::SystemClock),
+        clock,
         listener,
         async move {
             let _ = stopped.await;

@@ -3,4 +3,5 @@
 pub mod api_calls;
 pub mod e2e;
 pub mod ingest;
+pub mod panopto;
 pub mod quota;

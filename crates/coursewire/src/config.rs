@@ -167,6 +167,7 @@ pub struct PanoptoPollConfig {
     pub interval_seconds: u64,
     pub lease_seconds: u64,
     pub first_lookback_hours: u64,
+    pub recorders_every_seconds: u64,
 }
 
 impl fmt::Debug for PanoptoConfig {

@@ -92,6 +92,7 @@ async fn two_processes_share_one_budget_and_one_poller(backend: Backend) {
         interval_ms: 60_000,
         lease_ms: 120_000,
         first_lookback_ms: 3_600_000,
+        recorders_every_ms: 300_000,
     };
     let first = Poller::new(a.clone(), a_store.clone(), clock.clone(), settings());
     let second = Poller::new(b.clone(), b_store.clone(), clock.clone(), settings());

@@ -381,23 +381,32 @@ impl PanoptoClient {
 
     // ---- SOAP: folders ---------------------------------------------------------------------
 
+    /// A SOAP read of an `ArrayOfFolder`.
+    async fn soap_folders(
+        &self,
+        op: &str,
+        param: (&str, Value),
+        priority: Priority,
+    ) -> Result<Vec<SoapFolder>, ClientError> {
+        let result = self
+            .soap_call(Service::Session, op, priority, true, &[param])
+            .await?;
+        Self::contracts(op, result, "Folder", SoapFolder::from_element)
+    }
+
     /// Folders tagged with any of `external_ids` (by the calling user's provider).
     pub async fn folders_by_external_id(
         &self,
         external_ids: &[String],
         priority: Priority,
     ) -> Result<Vec<SoapFolder>, ClientError> {
-        let op = "GetFoldersByExternalId";
-        let result = self
-            .soap_call(
-                Service::Session,
-                op,
-                priority,
-                true,
-                &[("folderExternalIds", Value::Strings(external_ids.to_vec()))],
-            )
-            .await?;
-        Self::contracts(op, result, "Folder", SoapFolder::from_element)
+        let ids = Value::Strings(external_ids.to_vec());
+        self.soap_folders(
+            "GetFoldersByExternalId",
+            ("folderExternalIds", ids),
+            priority,
+        )
+        .await
     }
 
     /// Folders by id (with their external ids, which REST does not show); ids that do not
@@ -407,17 +416,9 @@ impl PanoptoClient {
         ids: &[String],
         priority: Priority,
     ) -> Result<Vec<SoapFolder>, ClientError> {
-        let op = "GetFoldersById";
-        let result = self
-            .soap_call(
-                Service::Session,
-                op,
-                priority,
-                true,
-                &[("folderIds", Value::Guids(ids.to_vec()))],
-            )
-            .await?;
-        Self::contracts(op, result, "Folder", SoapFolder::from_element)
+        let ids = Value::Guids(ids.to_vec());
+        self.soap_folders("GetFoldersById", ("folderIds", ids), priority)
+            .await
     }
 
     // ---- SOAP: external groups -------------------------------------------------------------

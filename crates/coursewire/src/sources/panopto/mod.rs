@@ -12,11 +12,12 @@
 //!    change is not documented (panopto.md c, UNVERIFIED): a state change is seen within one
 //!    interval either way. A session the feed or the watch names that SOAP no longer returns
 //!    was deleted;
-//! 3. `GET /sessions/{id}` only for a complete session the feed names whose captions were not
-//!    yet seen (its `CaptionDownloadUrl` appears with captions), and `GetFoldersById` (one
+//! 3. `GET /sessions/{id}` only for a complete session the feed names with a change newer
+//!    than its last report and whose captions were not yet seen (its `CaptionDownloadUrl` appears with captions), and `GetFoldersById` (one
 //!    call) for the folders those sessions are in, with the external ids that say which course
 //!    or section each folder is;
-//! 4. `ListRecorders` (100 a page) for every recorder's state, for room health.
+//! 4. `ListRecorders` (100 a page) for every recorder's state, for room health, every
+//!    `recorders_every_seconds` (300 by default) rather than every poll.
 //!
 //! **Exactly once into the inbox.** The poll's rows, what it last reported per subject and
 //! the next cursor commit in one transaction, fenced by the poller's lease (one poller across
@@ -25,6 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use panopto::client::{ClientError, PanoptoClient, Priority};
@@ -86,6 +88,8 @@ pub struct Settings {
     pub interval_ms: i64,
     pub lease_ms: i64,
     pub first_lookback_ms: i64,
+    /// How often recorder states are sampled (clock ms).
+    pub recorders_every_ms: i64,
 }
 
 impl Settings {
@@ -98,6 +102,7 @@ impl Settings {
                 .span_ms(Duration::from_secs(c.lease_seconds))
                 .max(c.interval_seconds as i64 * 2000),
             first_lookback_ms: c.first_lookback_hours as i64 * 3_600_000,
+            recorders_every_ms: c.recorders_every_seconds as i64 * 1000,
         }
     }
 }
@@ -110,6 +115,8 @@ pub struct Poller {
     settings: Settings,
     owner: String,
     source: String,
+    /// When recorders were last sampled (`i64::MIN`: never, so the first poll does).
+    recorders_sampled_at: AtomicI64,
 }
 
 fn iso(ms: i64) -> String {
@@ -251,6 +258,7 @@ impl Poller {
                 &uuid::Uuid::new_v4().simple().to_string()[..12]
             ),
             source: format!("panopto://{host}"),
+            recorders_sampled_at: AtomicI64::new(i64::MIN / 2),
         }
     }
 
@@ -311,7 +319,8 @@ impl Poller {
         let mut report = PollReport::default();
 
         // 1. The change feed.
-        let mut in_feed = BTreeSet::new();
+        // Each video the feed names, with the newest change time it gives.
+        let mut in_feed: BTreeMap<String, i64> = BTreeMap::new();
         let mut cursor = from.clone();
         let mut token: Option<String> = None;
         loop {
@@ -324,7 +333,9 @@ impl Poller {
                 if u.update_time > cursor {
                     cursor = u.update_time.clone();
                 }
-                in_feed.insert(u.video_id);
+                let at = parse_ms(&u.update_time).unwrap_or(now);
+                let e = in_feed.entry(u.video_id).or_insert(at);
+                *e = (*e).max(at);
             }
             match page.next_token.filter(|t| !t.is_empty()) {
                 Some(t) if Some(&t) != token.as_ref() => token = Some(t),
@@ -337,7 +348,7 @@ impl Poller {
             .store
             .panopto_watched(now - WATCH_HORIZON_MS, now + self.settings.interval_ms)
             .await?;
-        let mut ids: BTreeSet<String> = in_feed.clone();
+        let mut ids: BTreeSet<String> = in_feed.keys().cloned().collect();
         ids.extend(
             watched_subjects
                 .iter()
@@ -362,7 +373,15 @@ impl Poller {
                 .await?
         };
 
-        let recorders = self.client.recorders(Priority::Poll).await?;
+        // Recorder states are sampled every `recorders_every_ms`, not every poll: a few pages
+        // at a large site, and room health needs minutes, not seconds.
+        let sample_recorders = now - self.recorders_sampled_at.load(Ordering::Acquire)
+            >= self.settings.recorders_every_ms;
+        let recorders = if sample_recorders {
+            self.client.recorders(Priority::Poll).await?
+        } else {
+            Vec::new()
+        };
         report.recorders_read = recorders.len();
 
         let mut subjects: Vec<String> = ids.iter().map(|id| format!("recording/{id}")).collect();
@@ -387,7 +406,14 @@ impl Poller {
         let mut captions = BTreeMap::new();
         for s in &sessions {
             let mut has = had_captions(&s.id);
-            if !has && s.state == SessionState::Complete && in_feed.contains(&s.id) {
+            // Only for a change the feed shows that is newer than what was last reported (the
+            // cursor's overlap names recent videos again).
+            let newer = in_feed.get(&s.id).is_some_and(|at| {
+                previous
+                    .get(&format!("recording/{}", s.id))
+                    .is_none_or(|o| *at > o.observed_at_ms)
+            });
+            if !has && s.state == SessionState::Complete && newer {
                 has = self
                     .client
                     .session(&s.id, Priority::Poll)
@@ -476,6 +502,9 @@ impl Poller {
         else {
             return Err(PollError::NotHeld);
         };
+        if sample_recorders {
+            self.recorders_sampled_at.store(now, Ordering::Release);
+        }
         report.rows_written = outcomes
             .iter()
             .filter(|o| matches!(o, InsertOutcome::Inserted { .. }))
