@@ -236,9 +236,9 @@ pub async fn serve(
     }
     // The router (and with it every writer handle) is gone: the inbox writer drains and stops
     // (it was started first, so it is waited for first); every other task saw the same
-    // cancellation and finishes what it holds.
+    // cancellation and finishes what it holds, within the same grace.
     stopping.cancel();
-    tasks.join().await?;
+    tasks.join(grace).await?;
     store.close().await;
     tracing::info!("coursewire stopped");
     Ok(())

@@ -39,7 +39,14 @@ impl TaskHealth {
 pub struct Tasks {
     stopping: CancellationToken,
     health: Arc<TaskHealth>,
-    running: Vec<(&'static str, JoinHandle<Result<(), String>>)>,
+    running: Vec<Running>,
+}
+
+#[derive(Debug)]
+struct Running {
+    name: &'static str,
+    task: tokio::task::AbortHandle,
+    watcher: JoinHandle<Result<(), String>>,
 }
 
 impl Tasks {
@@ -62,9 +69,13 @@ impl Tasks {
         let stopping = self.stopping.clone();
         let health = self.health.clone();
         let inner = tokio::spawn(task);
+        let abort = inner.abort_handle();
         let watcher = tokio::spawn(async move {
             let ended = match inner.await {
                 Ok(()) => Ok(()),
+                Err(err) if err.is_cancelled() => {
+                    Err(format!("{name} aborted: it did not stop when asked"))
+                }
                 Err(err) => Err(format!("{name} panicked: {err}")),
             };
             if !stopping.is_cancelled() {
@@ -77,18 +88,39 @@ impl Tasks {
             }
             ended
         });
-        self.running.push((name, watcher));
+        self.running.push(Running {
+            name,
+            task: abort,
+            watcher,
+        });
     }
 
     /// Waits for every task, in the order they were started; the first panic is the error
-    /// (every task is still waited for).
-    pub async fn join(self) -> anyhow::Result<()> {
+    /// (every task is still waited for). A task still running `limit` after this call began
+    /// is stuck on something that ignores cancellation (a bug): it is aborted and named, so a
+    /// stop asked for by an init system or a test always ends.
+    pub async fn join(self, limit: std::time::Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + limit;
         let mut first_panic = None;
-        for (name, handle) in self.running {
-            let ended = handle
-                .await
-                .unwrap_or_else(|err| Err(format!("{name}: {err}")));
-            if let Err(panic) = ended {
+        for Running {
+            name,
+            task,
+            mut watcher,
+        } in self.running
+        {
+            let ended = match tokio::time::timeout_at(deadline, &mut watcher).await {
+                Ok(ended) => ended,
+                Err(_) => {
+                    tracing::error!(
+                        task = name,
+                        ?limit,
+                        "background task did not stop when asked; aborted"
+                    );
+                    task.abort();
+                    watcher.await
+                }
+            };
+            if let Err(panic) = ended.unwrap_or_else(|err| Err(format!("{name}: {err}"))) {
                 first_panic.get_or_insert(panic);
             }
         }
@@ -102,6 +134,21 @@ impl Tasks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn a_task_that_ignores_the_stop_is_aborted_at_the_limit() {
+        let stopping = CancellationToken::new();
+        let mut tasks = Tasks::new(stopping.clone());
+        let token = stopping.clone();
+        tasks.spawn("polite", async move { token.cancelled().await });
+        tasks.spawn("stuck", std::future::pending());
+        stopping.cancel();
+        let joined = tasks.join(std::time::Duration::from_millis(50)).await;
+        assert!(joined.is_err(), "an aborted task is reported");
+        assert!(format!("{:#}", joined.unwrap_err()).contains("stuck"));
+    }
 
     #[tokio::test]
     async fn a_task_that_ends_before_shutdown_is_dead() {
@@ -119,7 +166,7 @@ mod tests {
         }
         assert_eq!(health.dead(), vec!["quitter returned".to_owned()]);
         stopping.cancel();
-        tasks.join().await.unwrap();
+        tasks.join(LIMIT).await.unwrap();
         assert_eq!(
             health.dead().len(),
             1,
@@ -145,6 +192,6 @@ mod tests {
             health.dead()
         );
         stopping.cancel();
-        assert!(tasks.join().await.is_err());
+        assert!(tasks.join(LIMIT).await.is_err());
     }
 }

@@ -505,7 +505,7 @@ pub async fn run(
     let settle_limit = Duration::from_secs(180);
     stage.caught_up(settle_limit, true).await?;
     cancel.cancel();
-    background.join().await?;
+    background.join(Duration::from_secs(30)).await?;
 
     // ---- the final reconcile, then verify
     eprintln!("  final reconcile and verify…");

@@ -29,12 +29,12 @@ macro_rules! both_backends {
     (by_backend: $($name:ident),* $(,)?) => {
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
-                super::$name($crate::common::Backend::Sqlite).await
+                $crate::common::bounded(stringify!($name), super::$name($crate::common::Backend::Sqlite)).await
             })*
         }
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
-                super::$name($crate::common::Backend::Postgres).await
+                $crate::common::bounded(stringify!($name), super::$name($crate::common::Backend::Postgres)).await
             })*
         }
     };
@@ -42,16 +42,27 @@ macro_rules! both_backends {
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
                 let db = $crate::common::TestDb::new($crate::common::Backend::Sqlite).await;
-                if let Some(db) = db { super::$name(db).await }
+                if let Some(db) = db { $crate::common::bounded(stringify!($name), super::$name(db)).await }
             })*
         }
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() {
                 let db = $crate::common::TestDb::new($crate::common::Backend::Postgres).await;
-                if let Some(db) = db { super::$name(db).await }
+                if let Some(db) = db { $crate::common::bounded(stringify!($name), super::$name(db)).await }
             })*
         }
     };
+}
+
+/// How long one backend's run of a test may take: a test that hangs (a process that never
+/// stops, a wait on a paused clock) fails with its name instead of stalling CI.
+pub const TEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+pub async fn bounded<T>(name: &str, test: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(TEST_LIMIT, test).await {
+        Ok(done) => done,
+        Err(_) => panic!("{name} did not finish within {TEST_LIMIT:?}"),
+    }
 }
 
 /// An RSA signing key as Canvas would hold it, with its public JWK.
@@ -538,14 +549,22 @@ impl ServeProcess {
         self.child.wait().unwrap();
     }
 
-    /// Asks for a graceful stop, as an init system would, and waits for the exit.
+    /// Asks for a graceful stop, as an init system would, and waits for the exit: a process
+    /// that has not stopped within a minute fails the test (it is killed) instead of hanging it.
     pub fn sigterm(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .unwrap();
-        self.child.wait().unwrap()
+        let asked = std::time::Instant::now();
+        while asked.elapsed() < std::time::Duration::from_secs(60) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("coursewire serve did not stop within 60 s of SIGTERM");
     }
 }
 

@@ -275,7 +275,14 @@ impl Poller {
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
         loop {
             let started = self.clock.now_ms();
-            match self.poll_once().await {
+            // A poll is one transaction: stopping mid-way (a pacer waiting on a paused
+            // simulator, a slow Panopto) rolls it back and the next process starts from the
+            // same cursor, so shutdown never waits on Panopto.
+            let polled = tokio::select! {
+                _ = cancel.cancelled() => break,
+                polled = self.poll_once() => polled,
+            };
+            match polled {
                 Ok(report) => tracing::debug!(?report, "Panopto poll"),
                 Err(PollError::NotHeld) => {}
                 Err(err) => {
