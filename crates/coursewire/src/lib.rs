@@ -25,3 +25,4 @@ pub mod tasks;
 pub mod tokens;
 pub mod wake;
 pub mod web;
+pub mod workflow;

@@ -36,6 +36,10 @@ pub struct SourceEvent {
     pub change: Change,
     /// When the poller saw it (unix ms of the service clock).
     pub observed_at_ms: i64,
+    /// When the poll that read it started: Panopto's state at that time or later. A change
+    /// made after it is the next poll's to see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_started_at_ms: Option<i64>,
     /// The entity in full (for a deletion, the last state seen with `workflow_state:
     /// "deleted"`).
     pub state: Map<String, Value>,
@@ -125,6 +129,7 @@ mod tests {
             entity_id: "4f1c7a3e-0000-4000-8000-000000000001".into(),
             change: Change::Updated,
             observed_at_ms: 1_790_000_000_000,
+            poll_started_at_ms: None,
             state: state("A"),
         };
         let panopto = |k| matches!(k, EntityKind::Recording | EntityKind::Recorder);

@@ -168,6 +168,8 @@ fn start_ms(s: &SoapSession) -> Option<i64> {
 struct Batch<'a> {
     previous: &'a BTreeMap<String, Observed>,
     source: &'a str,
+    /// When the poll started, and when its answers were in.
+    started: i64,
     now: i64,
     entries: Vec<NewInboxEntry>,
     observed: Vec<Observed>,
@@ -203,6 +205,7 @@ impl Batch<'_> {
             entity_id: id.to_owned(),
             change,
             observed_at_ms: self.now,
+            poll_started_at_ms: Some(self.started),
             state,
         };
         let event_name = event
@@ -432,6 +435,7 @@ impl Poller {
         let mut batch = Batch {
             previous: &previous,
             source: &self.source,
+            started: now,
             // Known by the time the answers arrived (a state read mid-poll may be newer than
             // the poll's start).
             now: self.clock.now_ms(),

@@ -154,6 +154,7 @@ fn entries(
             entity_id: row.id.clone(),
             change,
             observed_at_ms: now_ms,
+            poll_started_at_ms: None,
             state: row.state.clone(),
         };
         out.push(NewInboxEntry {
