@@ -233,6 +233,25 @@ async fn a_teaching_day_reaches_the_catalog_within_one_poll_interval(backend: Ba
         let last = &seen[&r.entity.subject()].last().unwrap().state;
         assert_eq!(&r.state, last, "{}", r.entity.subject());
     }
+    // Each scheduled session carries the recorder it was scheduled on, learnt from the
+    // recorder list before it started (the workflow files wrong-room sessions by it).
+    let scheduled_on = sim.with_world_read(|w| {
+        w.panopto
+            .sessions
+            .values()
+            .filter_map(|s| Some((s.id.clone(), s.scheduled_recorder_id.clone()?)))
+            .collect::<BTreeMap<_, _>>()
+    });
+    assert!(!scheduled_on.is_empty());
+    for r in &recordings {
+        let id = r.entity.id.as_str();
+        assert_eq!(
+            r.state["scheduled_recorder_id"].as_str(),
+            scheduled_on.get(id).map(String::as_str),
+            "{}",
+            r.entity.subject()
+        );
+    }
     // Every recording's folder is known.
     let folders: BTreeMap<String, _> = store
         .catalog_rows(EntityKind::Folder)

@@ -4,8 +4,9 @@ mod common;
 
 use common::TestDb;
 use coursewire::store::{
-    CursorAdvance, DeliveryOp, DeliveryOpResult, Handoff, InboxStatus, InsertOutcome, Lane,
-    NewInboxEntry, NewSubscription, OnExhausted, RejectedRequest, Store,
+    CommandRow, CursorAdvance, DeliveryOp, DeliveryOpResult, Handoff, InboxStatus, InsertOutcome,
+    Lane, NewCommand, NewInboxEntry, NewSubscription, OnExhausted, RejectedRequest, Store,
+    WorkflowRow,
 };
 
 fn entry(key: &str) -> NewInboxEntry {
@@ -36,6 +37,7 @@ both_backends!(
     cursor_lease_is_taken_over_once_expired,
     delivery_lane_lease_is_taken_over_once_expired,
     catalog_keys_may_be_numbers_or_text,
+    workflow_commands_are_one_row_per_key_shared_by_lease_and_fenced,
 );
 
 async fn batch_insert_reports_new_and_duplicate(db: TestDb) {
@@ -474,4 +476,166 @@ async fn catalog_keys_may_be_numbers_or_text(db: TestDb) {
         vec![9, 100],
         "only numeric ids are Canvas courses"
     );
+}
+
+fn command(key: &str, rerun: bool) -> NewCommand {
+    NewCommand {
+        idempotency_key: key.into(),
+        recording_id: "sess-1".into(),
+        step: "file".into(),
+        command: r#"{"command":"file"}"#.into(),
+        rerun,
+    }
+}
+
+async fn workflow_commands_are_one_row_per_key_shared_by_lease_and_fenced(db: TestDb) {
+    let store = db.store().await;
+    let mut tx = store.begin_processing().await.unwrap();
+    let row = WorkflowRow {
+        recording_id: "sess-1".into(),
+        state: "detected".into(),
+        progress: "{}".into(),
+        meeting_id: Some("12".into()),
+        lecture_date: Some("2025-11-03".into()),
+        updated_at_ms: 1_000,
+    };
+    tx.save_workflow(&row).await.unwrap();
+    assert_eq!(
+        tx.add_commands(
+            &[
+                command("k1", false),
+                command("k1", false),
+                command("k2", false)
+            ],
+            1_000
+        )
+        .await
+        .unwrap(),
+        2,
+        "a key asked for twice is one row"
+    );
+    assert_eq!(tx.load_workflow("sess-1").await.unwrap(), Some(row.clone()));
+    tx.commit().await.unwrap();
+
+    // Two executors share the queue: each command is claimed by one of them.
+    let a = store
+        .claim_due_commands("a", 1_000, 2_000, 1)
+        .await
+        .unwrap();
+    let b = store
+        .claim_due_commands("b", 1_000, 4_000, 10)
+        .await
+        .unwrap();
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert_ne!(a[0].id, b[0].id);
+    assert!(
+        store
+            .claim_due_commands("c", 1_500, 2_500, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A's lease expires; C takes the command over, and A's late result is refused.
+    let taken: Vec<CommandRow> = store
+        .claim_due_commands("c", 2_001, 3_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, a[0].id);
+    assert_eq!(taken[0].attempts, 2, "the take-over counts as an attempt");
+    let mut report = entry("result-a");
+    report.source = "workflow".into();
+    assert!(
+        !store
+            .finish_command(a[0].id, "a", "done", "{}", &report, 2_100)
+            .await
+            .unwrap(),
+        "a lost lease writes nothing"
+    );
+    assert!(
+        store
+            .finish_command(a[0].id, "c", "done", r#"{"step":"filed"}"#, &report, 2_100)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .retry_command(b[0].id, "b", "Panopto 503", 5_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_due_commands("d", 4_999, 6_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let d = store
+        .claim_due_commands("d", 5_000, 6_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(d.len(), 1);
+    let mut report_b = entry("result-b");
+    report_b.source = "workflow".into();
+    assert!(
+        store
+            .finish_command(
+                d[0].id,
+                "d",
+                "failed",
+                r#"{"gave_up":true}"#,
+                &report_b,
+                5_100
+            )
+            .await
+            .unwrap()
+    );
+
+    let rows = store.commands_of("sess-1").await.unwrap();
+    let done = rows.iter().find(|r| r.id == a[0].id).unwrap();
+    assert_eq!(
+        (
+            done.status.as_str(),
+            done.result.as_deref(),
+            done.finished_at_ms
+        ),
+        ("done", Some(r#"{"step":"filed"}"#), Some(2_100))
+    );
+    let retried = rows.iter().find(|r| r.id == b[0].id).unwrap();
+    assert_eq!(
+        (
+            retried.status.as_str(),
+            retried.last_error.as_deref(),
+            retried.attempts
+        ),
+        ("failed", Some("Panopto 503"), 2)
+    );
+    let inbox = store.inbox_after(0, 10).await.unwrap();
+    assert_eq!(inbox.len(), 2, "each result went into the inbox once");
+    assert!(inbox.iter().all(|r| r.source == "workflow"));
+
+    // A finished command asked for again stays done, unless it is a re-run (a replay).
+    let mut tx = store.begin_processing().await.unwrap();
+    assert_eq!(
+        tx.add_commands(&[command("k1", false)], 7_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        tx.add_commands(&[command("k1", true)], 7_000)
+            .await
+            .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    let again = store
+        .claim_due_commands("e", 7_000, 8_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (a[0].id, 1));
+    assert_eq!(store.workflows(Some("detected")).await.unwrap(), vec![row]);
 }

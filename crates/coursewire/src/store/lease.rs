@@ -1,6 +1,6 @@
 //! Leases: the one way a process holds a row that only one process may work on at a time —
-//! a processor lane, a delivery lane, a subscription's cursor, and next the workflow's timers
-//! and side-effect rows.
+//! a processor lane, a delivery lane, a subscription's cursor, the Panopto poller, the
+//! workflow's side-effect commands, and next the monitors' timers.
 //!
 //! A leased table has two columns, `lease_owner` (the holding process, NULL when free) and
 //! `lease_until` (unix ms). The four moves are the same SQL on every such table:
@@ -54,6 +54,13 @@ pub(super) const CURSOR: Leased = Leased {
 pub(super) const PANOPTO_POLLER: Leased = Leased {
     table: "panopto_pollers",
     key: &["name"],
+    delete_on_release: false,
+};
+
+/// A side-effect command of the recording workflow, held by the executor running it.
+pub(super) const WORKFLOW_COMMAND: Leased = Leased {
+    table: "workflow_commands",
+    key: &["id"],
     delete_on_release: false,
 };
 

@@ -61,6 +61,11 @@ const SQLITE: &[Embedded] = &[
         "publishing rules",
         include_str!("../../migrations/sqlite/0010_publishing_rules.sql"),
     ),
+    (
+        11,
+        "recording workflow",
+        include_str!("../../migrations/sqlite/0011_recording_workflow.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -113,6 +118,11 @@ const POSTGRES: &[Embedded] = &[
         10,
         "publishing rules",
         include_str!("../../migrations/postgres/0010_publishing_rules.sql"),
+    ),
+    (
+        11,
+        "recording workflow",
+        include_str!("../../migrations/postgres/0011_recording_workflow.sql"),
     ),
 ];
 

@@ -17,6 +17,7 @@ mod query;
 mod reconcile;
 mod rules;
 mod tokens;
+mod workflow;
 
 use std::fmt;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use processing::{
 use query::{placeholders, sql, sql_built};
 pub use rules::RuleVersion;
 pub use tokens::{ApiToken, NewApiToken};
+pub use workflow::{CommandRow, NewCommand, WorkflowRow};
 
 /// What can go wrong talking to the store, by what a caller does about it: retry later
 /// (`Unavailable`), tell the client it collides with what is stored (`Conflict`), fix the
@@ -369,7 +371,7 @@ impl Store {
 
 /// One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` for a chunk of entries. One
 /// statement per batch instead of one per row is what keeps the group commit short.
-fn inbox_insert(entries: &[NewInboxEntry]) -> query::Sql {
+pub(in crate::store) fn inbox_insert(entries: &[NewInboxEntry]) -> query::Sql {
     const COLUMNS: usize = 11;
     let rows: Vec<String> = (0..entries.len())
         .map(|i| format!("({})", placeholders(1 + i * COLUMNS, COLUMNS)))

@@ -471,7 +471,7 @@ impl Store {
 /// costs a few statements per event instead of ten under SQLite's one write lock.
 #[derive(Debug)]
 pub struct ProcessingTx {
-    tx: Tx,
+    pub(super) tx: Tx,
     audits: Vec<AuditEntry>,
     /// Rows to mark processed, with the time.
     processed: Vec<(i64, i64)>,

@@ -177,16 +177,22 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
         .map_err(|e| ClientError::Config(e.to_string()))
 }
 
-/// `Retry-After` in clock ms: delta-seconds (Panopto's and the simulator's form).
+/// `Retry-After` in clock ms: delta-seconds (Panopto's and the simulator's form) or an
+/// HTTP-date. A date is read against the answer's own `Date` header (the server's clock on
+/// both sides, so a skewed or simulated local clock does not matter), else the wall clock.
 fn retry_after_ms(headers: &HeaderMap) -> Option<i64> {
-    let secs: f64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    (secs.is_finite() && secs >= 0.0).then_some((secs * 1000.0) as i64)
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then_some((secs * 1000.0) as i64);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let now = headers
+        .get(reqwest::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .unwrap_or_else(std::time::SystemTime::now);
+    let wait = at.duration_since(now).unwrap_or_default();
+    Some(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX))
 }
 
 enum Outcome {
@@ -437,5 +443,46 @@ impl PanoptoClient {
         let headers = resp.headers().clone();
         let body = resp.bytes().await?.to_vec();
         Ok((status, headers, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_a_date_against_the_answers_date() {
+        assert_eq!(
+            retry_after_ms(&headers(&[("retry-after", "2")])),
+            Some(2_000)
+        );
+        assert_eq!(
+            retry_after_ms(&headers(&[("retry-after", "0.5")])),
+            Some(500)
+        );
+        let dated = headers(&[
+            ("retry-after", "Wed, 21 Oct 2026 07:28:30 GMT"),
+            ("date", "Wed, 21 Oct 2026 07:28:00 GMT"),
+        ]);
+        assert_eq!(retry_after_ms(&dated), Some(30_000));
+        // A date already past: retry now. Nonsense: no hint.
+        let past = headers(&[
+            ("retry-after", "Wed, 21 Oct 2026 07:27:00 GMT"),
+            ("date", "Wed, 21 Oct 2026 07:28:00 GMT"),
+        ]);
+        assert_eq!(retry_after_ms(&past), Some(0));
+        assert_eq!(retry_after_ms(&headers(&[("retry-after", "soon")])), None);
+        assert_eq!(retry_after_ms(&headers(&[("retry-after", "-3")])), None);
     }
 }

@@ -17,7 +17,10 @@
 //!    call) for the folders those sessions are in, with the external ids that say which course
 //!    or section each folder is;
 //! 4. `ListRecorders` (100 a page) for every recorder's state, for room health, every
-//!    `recorders_every_seconds` (300 by default) rather than every poll.
+//!    `recorders_every_seconds` (300 by default) rather than every poll. Its lists of
+//!    upcoming scheduled sessions say which recorder each session was scheduled on: kept on
+//!    the recording as `scheduled_recorder_id`, so a session recorded in the wrong room still
+//!    goes with its lecture.
 //!
 //! **Exactly once into the inbox.** The poll's rows, what it last reported per subject and
 //! the next cursor commit in one transaction, fenced by the poller's lease (one poller across
@@ -394,7 +397,25 @@ impl Poller {
         };
         report.recorders_read = recorders.len();
 
+        // Which recorder each upcoming session is scheduled on (the recorder list names
+        // them): the workflow files a session another room's recorder recorded with the
+        // lecture it was scheduled for. Kept on the recording once learnt; Panopto's list
+        // forgets a session once it starts.
+        let scheduled_on: BTreeMap<&str, &str> = recorders
+            .iter()
+            .flat_map(|r| {
+                r.scheduled_recordings
+                    .iter()
+                    .map(move |s| (s.as_str(), r.id.as_str()))
+            })
+            .collect();
         let mut subjects: Vec<String> = ids.iter().map(|id| format!("recording/{id}")).collect();
+        subjects.extend(
+            scheduled_on
+                .keys()
+                .filter(|id| !ids.iter().any(|i| i == *id))
+                .map(|id| format!("recording/{id}")),
+        );
         subjects.extend(recorders.iter().map(|r| format!("recorder/{}", r.id)));
         subjects.extend(folders.iter().map(|f| format!("folder/{}", f.id)));
         let previous: BTreeMap<String, Observed> = self
@@ -442,10 +463,22 @@ impl Poller {
             entries: Vec::new(),
             observed: Vec::new(),
         };
+        let snapshot = |id: &str| -> Option<Map<String, Value>> {
+            serde_json::from_str(&previous.get(&format!("recording/{id}"))?.snapshot).ok()
+        };
+        let scheduled_recorder = |id: &str| -> Value {
+            match scheduled_on.get(id) {
+                Some(r) => Value::from(*r),
+                None => snapshot(id)
+                    .and_then(|mut m| m.remove("scheduled_recorder_id"))
+                    .unwrap_or(Value::Null),
+            }
+        };
         let mut found = BTreeSet::new();
         for s in &sessions {
             found.insert(s.id.clone());
-            let state = session_state(s, captions.get(&s.id).copied().unwrap_or(false));
+            let mut state = session_state(s, captions.get(&s.id).copied().unwrap_or(false));
+            state.insert("scheduled_recorder_id".into(), scheduled_recorder(&s.id));
             batch.report(
                 "recording",
                 &s.id,
@@ -454,6 +487,25 @@ impl Poller {
                 start_ms(s),
                 false,
             );
+        }
+        // Sessions not read this poll whose scheduled recorder was just learnt: their last
+        // state with it.
+        for (id, recorder) in &scheduled_on {
+            if found.contains(*id) {
+                continue;
+            }
+            let Some(mut state) = snapshot(id) else {
+                continue;
+            };
+            if state.get("workflow_state").and_then(Value::as_str) == Some("deleted")
+                || state.get("scheduled_recorder_id").and_then(Value::as_str) == Some(*recorder)
+            {
+                continue;
+            }
+            state.insert("scheduled_recorder_id".into(), Value::from(*recorder));
+            let before = &previous[&format!("recording/{id}")];
+            let watch = before.watch.0;
+            batch.report("recording", id, state, watch, before.starts_at_ms, false);
         }
         // Named by the feed or the watch, known to us, and gone: deleted.
         for id in &ids {

@@ -1,0 +1,35 @@
+-- The recording workflow (workflow/): one row per Panopto session it has seen, with its
+-- progress as the pure transitions (workflow/steps.rs) left it. Written by the processor in
+-- the transaction that applied the observation or command result that moved it.
+CREATE TABLE recording_workflows (
+    recording_id TEXT PRIMARY KEY, -- the Panopto session id
+    state        TEXT    NOT NULL, -- detected, filed, captioned, posted, audited, parked, failed, withdrawn
+    progress     TEXT    NOT NULL, -- workflow::steps::Progress as JSON
+    meeting_id   TEXT,             -- the matched lecture, when matched
+    lecture_date TEXT,             -- its local date (YYYY-MM-DD)
+    updated_at   BIGINT  NOT NULL
+);
+CREATE INDEX recording_workflows_by_state ON recording_workflows (state);
+CREATE INDEX recording_workflows_by_lecture ON recording_workflows (lecture_date, meeting_id);
+
+-- Side effects as durable rows: every external write (or check) the workflow asks for, run
+-- by the command executor under a lease, retried until done or given up. The idempotency key
+-- makes a step asked for twice one row.
+CREATE TABLE workflow_commands (
+    id              BIGSERIAL PRIMARY KEY,
+    idempotency_key TEXT    NOT NULL UNIQUE,
+    recording_id    TEXT    NOT NULL,
+    step            TEXT    NOT NULL, -- file, grant, post, audit, withdraw
+    command         TEXT    NOT NULL, -- workflow::steps::Command as JSON
+    status          TEXT    NOT NULL, -- pending, done, failed
+    attempts        BIGINT  NOT NULL DEFAULT 0,
+    next_try_at     BIGINT  NOT NULL, -- unix ms
+    result          TEXT,             -- the outcome (JSON) once done
+    last_error      TEXT,
+    created_at      BIGINT  NOT NULL,
+    finished_at     BIGINT,
+    lease_owner     TEXT,
+    lease_until     BIGINT  NOT NULL DEFAULT 0
+);
+CREATE INDEX workflow_commands_due ON workflow_commands (status, next_try_at);
+CREATE INDEX workflow_commands_by_recording ON workflow_commands (recording_id);
