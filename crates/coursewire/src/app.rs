@@ -139,7 +139,8 @@ pub async fn serve(
     }
     // One Canvas client (one quota governor) for everything that calls Canvas; the
     // reconciler reads Canvas back with it and repairs lost Live Events through the inbox.
-    let canvas_api = if config.reconcile.enabled {
+    let workflow_runs = config.workflow.enabled && config.panopto.configured();
+    let canvas_api = if config.reconcile.enabled || workflow_runs {
         let client = canvas_api::start(
             &config.canvas.api,
             store.clone(),
@@ -148,14 +149,16 @@ pub async fn serve(
             &mut tasks,
             &stopping,
         )?;
-        crate::reconcile::spawn(
-            &config,
-            store.clone(),
-            client.clone(),
-            clock.clone(),
-            &mut tasks,
-            &stopping,
-        )?;
+        if config.reconcile.enabled {
+            crate::reconcile::spawn(
+                &config,
+                store.clone(),
+                client.clone(),
+                clock.clone(),
+                &mut tasks,
+                &stopping,
+            )?;
+        }
         Some(client)
     } else {
         None
@@ -178,6 +181,26 @@ pub async fn serve(
     } else {
         None
     };
+    // The workflow's commands, performed with the same two clients at their write priority.
+    if let (true, Some(panopto), Some(canvas)) = (workflow_runs, &panopto_api, &canvas_api) {
+        let targets = crate::workflow::effects::Targets {
+            store: store.clone(),
+            panopto: panopto.clone(),
+            canvas: canvas.clone(),
+            clock: clock.clone(),
+            provider: config.workflow.lms_provider.clone(),
+            panopto_url: config.panopto.url.clone(),
+        };
+        let executor = crate::workflow::execute::Executor::new(
+            targets,
+            crate::workflow::execute::Settings::from(&config.workflow),
+            format!("workflow-{}", uuid::Uuid::new_v4()),
+        );
+        tasks.spawn(
+            "workflow executor",
+            Arc::new(executor).run(stopping.child_token()),
+        );
+    }
     let state = AppState {
         store: store.clone(),
         metrics,

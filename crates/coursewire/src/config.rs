@@ -31,10 +31,24 @@ pub struct Config {
     pub university: UniversityConfig,
     pub secrets: SecretsConfig,
     pub clock: ClockConfig,
+    pub workflow: WorkflowConfig,
     /// What the loaded file or environment said in a deprecated way, to be logged once
     /// tracing is up.
     #[serde(skip)]
     pub deprecations: Vec<String>,
+}
+
+/// `[workflow]`: the recording workflow's command executor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowConfig {
+    pub enabled: bool,
+    pub lms_provider: String,
+    pub batch: u32,
+    pub lease_seconds: u64,
+    pub retry_seconds: u64,
+    pub max_attempts: u32,
+    pub idle_seconds: u64,
 }
 
 /// `[clock]`: which clock `serve` reads.
@@ -839,6 +853,7 @@ impl Config {
                 "COURSEWIRE_PANOPTO_USERNAME" => self.panopto.username = value.clone(),
                 "COURSEWIRE_PANOPTO_PASSWORD" => self.panopto.password = Secret::new(value.clone()),
                 "COURSEWIRE_PANOPTO_TOKEN" => self.panopto.token = Secret::new(value.clone()),
+                "COURSEWIRE_WORKFLOW_ENABLED" => self.workflow.enabled = parse_bool(key, value)?,
                 "COURSEWIRE_PANOPTO_POLL_ENABLED" => {
                     self.panopto.poll.enabled = parse_bool(key, value)?
                 }

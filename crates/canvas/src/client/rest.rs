@@ -41,6 +41,22 @@ impl CanvasClient {
         self.get_one(format!("/api/v1/courses/{course_id}")).await
     }
 
+    /// A course by its SIS id (`sis_course_id:<id>`, canvas.md B5).
+    pub async fn course_by_sis_id(&self, sis_course_id: &str) -> Result<Course, ClientError> {
+        // Percent-encoded as a path segment: SIS ids may hold `/`, `.` or spaces.
+        let encoded: String = sis_course_id
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        self.get_one(format!("/api/v1/courses/sis_course_id:{encoded}"))
+            .await
+    }
+
     pub fn sections(&self, course_id: u64, priority: Priority) -> Items<Section> {
         self.items(Call::get(
             format!("/api/v1/courses/{course_id}/sections"),
@@ -150,5 +166,49 @@ impl CanvasClient {
         ];
         let answer = self.execute(&Call::post(path.clone(), form)).await?;
         answer.json(&path)
+    }
+
+    /// Publishes a module (and moves it to `position` when given).
+    pub async fn publish_module(
+        &self,
+        course_id: u64,
+        module_id: u64,
+        position: Option<u32>,
+    ) -> Result<Module, ClientError> {
+        let path = format!("/api/v1/courses/{course_id}/modules/{module_id}");
+        let mut form = vec![field("module", "published", "true")];
+        if let Some(p) = position {
+            form.push(field("module", "position", p.to_string()));
+        }
+        let answer = self.execute(&Call::put(path.clone(), form)).await?;
+        answer.json(&path)
+    }
+
+    /// Publishes a module item.
+    pub async fn publish_module_item(
+        &self,
+        course_id: u64,
+        module_id: u64,
+        item_id: u64,
+    ) -> Result<ModuleItem, ClientError> {
+        let path = format!("/api/v1/courses/{course_id}/modules/{module_id}/items/{item_id}");
+        let form = vec![field("module_item", "published", "true")];
+        let answer = self.execute(&Call::put(path.clone(), form)).await?;
+        answer.json(&path)
+    }
+
+    /// Deletes a module item; one already gone is not an error.
+    pub async fn delete_module_item(
+        &self,
+        course_id: u64,
+        module_id: u64,
+        item_id: u64,
+    ) -> Result<(), ClientError> {
+        let path = format!("/api/v1/courses/{course_id}/modules/{module_id}/items/{item_id}");
+        match self.execute(&Call::delete(path)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(reqwest::StatusCode::NOT_FOUND) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -110,6 +110,20 @@ impl Call {
         }
     }
 
+    pub fn put(path: impl Into<String>, form: Vec<(String, String)>) -> Call {
+        Call {
+            method: Method::PUT,
+            ..Call::post(path, form)
+        }
+    }
+
+    pub fn delete(path: impl Into<String>) -> Call {
+        Call {
+            method: Method::DELETE,
+            ..Call::post(path, Vec::new())
+        }
+    }
+
     pub fn query(mut self, k: &str, v: impl Into<String>) -> Call {
         self.query.push((k.to_owned(), v.into()));
         self

@@ -33,3 +33,11 @@ CREATE TABLE workflow_commands (
 );
 CREATE INDEX workflow_commands_due ON workflow_commands (status, next_try_at);
 CREATE INDEX workflow_commands_by_recording ON workflow_commands (recording_id);
+
+-- Panopto user GUIDs by user key (`provider\login`), learnt once per user: a section's
+-- group is made of GUIDs, and Panopto looks them up one key per call.
+CREATE TABLE panopto_users (
+    user_key     TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL,
+    looked_up_at BIGINT NOT NULL
+);

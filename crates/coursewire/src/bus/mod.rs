@@ -89,17 +89,7 @@ pub fn change_event(
     sequence: i64,
 ) -> CloudEvent {
     let subject = entity.entity.subject();
-    let mut extensions = std::collections::BTreeMap::new();
-    extensions.insert(
-        EXT_SEQUENCE.to_owned(),
-        Value::String(format_sequence(sequence)),
-    );
-    extensions.insert(
-        EXT_CAUSATION.to_owned(),
-        Value::String(observed.cause_id.clone()),
-    );
-    CloudEvent {
-        specversion: SPEC_VERSION.to_owned(),
+    event(EventParts {
         id: change_event_id(&observed.version.tie, &subject),
         source: observed.source.clone(),
         r#type: format!(
@@ -108,13 +98,48 @@ pub fn change_event(
             entity.entity.kind.type_name(),
             change.as_str()
         ),
-        subject: Some(subject),
+        subject,
+        time_ms: observed.version.time_ms,
+        data: Value::Object(entity.state.clone()),
+        sequence,
+        cause_id: observed.cause_id.clone(),
+    })
+}
+
+/// What a change event is made of; every event on the bus (catalog changes, the recording
+/// workflow's states) is built from these by [`event`].
+#[derive(Debug, Clone)]
+pub struct EventParts {
+    pub id: String,
+    pub source: String,
+    pub r#type: String,
+    pub subject: String,
+    pub time_ms: i64,
+    pub data: Value,
+    pub sequence: i64,
+    pub cause_id: String,
+}
+
+/// The CloudEvent of `parts`, with the `sequence` and `causationid` extensions.
+pub fn event(parts: EventParts) -> CloudEvent {
+    let mut extensions = std::collections::BTreeMap::new();
+    extensions.insert(
+        EXT_SEQUENCE.to_owned(),
+        Value::String(format_sequence(parts.sequence)),
+    );
+    extensions.insert(EXT_CAUSATION.to_owned(), Value::String(parts.cause_id));
+    CloudEvent {
+        specversion: SPEC_VERSION.to_owned(),
+        id: parts.id,
+        source: parts.source,
+        r#type: parts.r#type,
+        subject: Some(parts.subject),
         time: Utc
-            .timestamp_millis_opt(observed.version.time_ms)
+            .timestamp_millis_opt(parts.time_ms)
             .single()
             .map(|t| format_rfc3339_ms(&t)),
         datacontenttype: DATA_CONTENT_TYPE.to_owned(),
-        data: Value::Object(entity.state.clone()),
+        data: parts.data,
         extensions,
     }
 }

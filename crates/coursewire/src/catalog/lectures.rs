@@ -5,9 +5,13 @@
 //! a 09:00 class is at 09:00 on both sides of a daylight-saving change (13:00Z in September,
 //! 14:00Z in November in New York). Pure: the catalog's state in, occurrences out.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone, Weekday};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use super::StoredEntity;
 
 /// One section meeting on one date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,7 +51,7 @@ fn weekday(letter: char) -> Option<Weekday> {
 pub fn occurrences(
     meeting_id: &str,
     meeting: &Map<String, Value>,
-    cancellations: &std::collections::BTreeMap<String, Option<String>>,
+    cancellations: &BTreeMap<String, Option<String>>,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Vec<Occurrence> {
@@ -102,6 +106,64 @@ pub fn occurrences(
     out
 }
 
+/// The timetable's catalog rows a day's lectures are made of.
+#[derive(Debug, Clone, Copy)]
+pub struct TimetableRows<'a> {
+    pub meetings: &'a [StoredEntity],
+    pub cancellations: &'a [StoredEntity],
+    /// SIS sections, for their status: a deleted section's meetings are no lectures (a
+    /// section the import has not seen, a timetable without SIS files, is taken as it is).
+    pub sections: &'a [StoredEntity],
+}
+
+/// Every lecture of `rows` from `from` to `to` (local dates, inclusive), of one section when
+/// `section` is given, ordered by start and room; cancelled ones included, flagged.
+pub fn lectures(
+    rows: TimetableRows<'_>,
+    section: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Vec<Occurrence> {
+    let text =
+        |e: &StoredEntity, k: &str| e.state.get(k).and_then(Value::as_str).map(str::to_owned);
+    let deleted: BTreeSet<String> = rows
+        .sections
+        .iter()
+        .filter(|s| text(s, "status").as_deref() != Some("active"))
+        .map(|s| s.entity.id.as_str().to_owned())
+        .collect();
+    let mut cancelled: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
+    for c in rows.cancellations {
+        let meeting = c
+            .state
+            .get("meeting_id")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        cancelled
+            .entry(meeting)
+            .or_default()
+            .insert(text(c, "date").unwrap_or_default(), text(c, "reason"));
+    }
+    let none = BTreeMap::new();
+    let mut out = Vec::new();
+    for m in rows.meetings {
+        let of = text(m, "section_id").unwrap_or_default();
+        if deleted.contains(&of) || section.is_some_and(|s| s != of) {
+            continue;
+        }
+        let id = m.entity.id.as_str();
+        out.extend(occurrences(
+            id,
+            &m.state,
+            cancelled.get(id).unwrap_or(&none),
+            from,
+            to,
+        ));
+    }
+    out.sort_by(|a, b| (a.starts_at_ms, &a.room_id).cmp(&(b.starts_at_ms, &b.room_id)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,7 +182,7 @@ mod tests {
     #[test]
     fn a_class_keeps_its_local_time_across_the_november_change_and_cancellations_are_kept() {
         let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        let mut cancelled = std::collections::BTreeMap::new();
+        let mut cancelled = BTreeMap::new();
         cancelled.insert("2025-10-29".to_owned(), Some("holiday: test".to_owned()));
         let all = occurrences(
             "7",

@@ -7,10 +7,12 @@ use serde_json::json;
 
 use super::decode::{self, Step};
 use crate::bus;
-use crate::catalog::{self, Outcome};
+use crate::catalog::{self, EntityId, EntityKind, EntityRef, Outcome};
 use crate::store::{
     AuditEntry, InboxRow, InboxStatus, Lane, ProcessingTx, Store, StoreError, StoreResult,
 };
+use crate::workflow::apply::{self, Cause, Message, MessageInput};
+use crate::workflow::steps::Input;
 
 /// What became of an attempt to apply a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +173,7 @@ async fn apply_step(
 ) -> StoreResult<(&'static str, bool)> {
     let observed = match step {
         Step::Catalog(observed) => observed,
+        Step::Workflow(message) => return workflow_step(tx, ctx, row, message).await,
         Step::Passed {
             event_name,
             subject,
@@ -226,6 +229,18 @@ async fn apply_step(
             }
         }
         tx.save_entity(&entity, ctx.now_ms).await?;
+        if entity.entity.kind == EntityKind::Recording
+            && matches!(merged.outcome, Outcome::Changed(_))
+        {
+            let cause = Cause {
+                inbox_id: row.id,
+                key: &observed.version.tie,
+                cause_id: &observed.cause_id,
+                now_ms: ctx.now_ms,
+            };
+            let seen = Input::Seen(apply::seen_of(&entity));
+            apply::advance(tx, &entity, seen, cause, None).await?;
+        }
     }
     tx.append_audit(&AuditEntry {
         at_ms: ctx.now_ms,
@@ -238,4 +253,48 @@ async fn apply_step(
     })
     .await?;
     Ok((merged.outcome.label(), change_event_id.is_some()))
+}
+
+/// A `workflow` row: the recording's workflow moved by a command's result or an operator.
+async fn workflow_step(
+    tx: &mut ProcessingTx,
+    ctx: Context,
+    row: &InboxRow,
+    message: &Message,
+) -> StoreResult<(&'static str, bool)> {
+    let subject = format!("recording/{}", message.recording_id);
+    let recording = match EntityId::parse(&message.recording_id) {
+        Ok(id) => {
+            tx.load_entity(&EntityRef::new(EntityKind::Recording, id))
+                .await?
+        }
+        Err(_) => None,
+    };
+    let Some(recording) = recording else {
+        tx.append_audit(&AuditEntry {
+            at_ms: ctx.now_ms,
+            inbox_id: Some(row.id),
+            subject: Some(subject),
+            cause_id: Some(row.dedup_key.clone()),
+            action: "workflow.unknown_recording".to_owned(),
+            change_event_id: None,
+            detail: json!({ "input": message.input }),
+        })
+        .await?;
+        return Ok(("unknown_recording", false));
+    };
+    let by = match &message.input {
+        MessageInput::Park { by, .. }
+        | MessageInput::Unpark { by, .. }
+        | MessageInput::Replay { by, .. } => Some(by.as_str()),
+        _ => None,
+    };
+    let cause = Cause {
+        inbox_id: row.id,
+        key: &row.dedup_key,
+        cause_id: &row.dedup_key,
+        now_ms: ctx.now_ms,
+    };
+    let advanced = apply::advance(tx, &recording, message.input.input(), cause, by).await?;
+    Ok(("workflow", advanced.change_event_id.is_some()))
 }

@@ -14,6 +14,7 @@ use crate::catalog::{self, Observation};
 use crate::sources::event::SourceEvent;
 use crate::sources::{panopto, sis};
 use crate::store::{InboxRow, Lane};
+use crate::workflow;
 
 /// One event of a row, as the processor will treat it.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +28,8 @@ pub enum Step {
         subject: String,
         cause_id: String,
     },
+    /// A recording workflow's input: a command's result or an operator's action.
+    Workflow(workflow::apply::Message),
 }
 
 /// The sources that write into the inbox today.
@@ -40,6 +43,8 @@ pub enum Source {
     Panopto,
     /// `coursewire import`: SIS and timetable rows.
     Sis,
+    /// The recording workflow's command results and operator actions.
+    Workflow,
 }
 
 impl Source {
@@ -49,6 +54,7 @@ impl Source {
             crate::reconcile::SOURCE => Some(Self::Reconcile),
             panopto::SOURCE => Some(Self::Panopto),
             sis::SOURCE => Some(Self::Sis),
+            workflow::apply::SOURCE => Some(Self::Workflow),
             _ => None,
         }
     }
@@ -60,6 +66,9 @@ pub fn decode(row: &InboxRow) -> Result<Vec<Step>, String> {
         Some(Source::Canvas | Source::Reconcile) => canvas_steps(row),
         Some(Source::Panopto) => observed_steps(row, panopto::writes),
         Some(Source::Sis) => observed_steps(row, sis::writes),
+        Some(Source::Workflow) => serde_json::from_slice(&row.body)
+            .map(|m| vec![Step::Workflow(m)])
+            .map_err(|e| format!("not a workflow input: {e}")),
         None => Err(format!(
             "no decoder for source {:?}: kept, to be replayed once one exists",
             row.source

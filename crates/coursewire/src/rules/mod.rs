@@ -125,6 +125,10 @@ pub struct RuleSet {
     /// Before class, create the Panopto scheduled recording if the room's recorder has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule_missing_recording: Option<bool>,
+    /// When an audit finds a person moved or renamed a filed recording: put it back (`true`)
+    /// or only record the drift (`false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repair_drift: Option<bool>,
 }
 
 /// Fields a folder template may name.
@@ -170,6 +174,7 @@ pub struct Rules {
     pub post_waits_for_captions: bool,
     pub placeholder_for_missing: bool,
     pub schedule_missing_recording: bool,
+    pub repair_drift: bool,
 }
 
 impl Default for Rules {
@@ -195,6 +200,7 @@ impl Default for Rules {
             post_waits_for_captions: false,
             placeholder_for_missing: true,
             schedule_missing_recording: false,
+            repair_drift: true,
         }
     }
 }
@@ -319,7 +325,8 @@ pub fn effective(sets: &[(Scope, &RuleSet)]) -> Effective {
             module_placement,
             post_waits_for_captions,
             placeholder_for_missing,
-            schedule_missing_recording
+            schedule_missing_recording,
+            repair_drift
         );
     }
     for key in [
@@ -334,6 +341,7 @@ pub fn effective(sets: &[(Scope, &RuleSet)]) -> Effective {
         "post_waits_for_captions",
         "placeholder_for_missing",
         "schedule_missing_recording",
+        "repair_drift",
     ] {
         origin
             .entry(key.to_owned())

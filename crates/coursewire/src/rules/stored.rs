@@ -128,26 +128,58 @@ pub async fn department_of(store: &Store, course: &str) -> Result<Option<String>
     }))
 }
 
-/// The rule for `scope`: a course follows root, then its department, then itself; a
-/// department root then itself.
-pub async fn effective_for(store: &Store, scope: &Scope) -> Result<Effective, RulesError> {
+/// The scopes a rule comes from, in overlay order: root, then a department, then a course
+/// (a course's department is given when known).
+pub fn chain(scope: &Scope, department: Option<&str>) -> Vec<Scope> {
     let mut chain = vec![Scope::Root];
     match scope {
         Scope::Root => {}
         Scope::Department(_) => chain.push(scope.clone()),
-        Scope::Course(c) => {
-            if let Some(d) = department_of(store, c).await? {
-                chain.push(Scope::Department(d));
+        Scope::Course(_) => {
+            if let Some(d) = department {
+                chain.push(Scope::Department(d.to_owned()));
             }
             chain.push(scope.clone());
         }
     }
+    chain
+}
+
+/// The effective rule of `chain` from the stored current versions of (some of) its scopes,
+/// and the versions it came from as the audit names them (`root@2 department:BIO@1`;
+/// `default` when no scope has rules).
+pub fn effective_from(
+    chain: &[Scope],
+    current: Vec<RuleVersion>,
+) -> Result<(Effective, String), RulesError> {
+    let versions: Vec<Version> = current.into_iter().map(read).collect::<Result<_, _>>()?;
     let mut sets = Vec::new();
-    for s in chain {
-        if let Some(v) = version(store, &s, None).await? {
-            sets.push((s, v.rules));
+    let mut names = Vec::new();
+    for scope in chain {
+        if let Some(v) = versions.iter().find(|v| v.scope == scope.key()) {
+            sets.push((scope.clone(), &v.rules));
+            names.push(format!("{}@{}", v.scope, v.version));
         }
     }
-    let refs: Vec<(Scope, &RuleSet)> = sets.iter().map(|(s, r)| (s.clone(), r)).collect();
-    Ok(effective(&refs))
+    let label = if names.is_empty() {
+        "default".to_owned()
+    } else {
+        names.join(" ")
+    };
+    Ok((effective(&sets), label))
+}
+
+/// The rule for `scope`: a course follows root, then its department, then itself; a
+/// department root then itself.
+pub async fn effective_for(store: &Store, scope: &Scope) -> Result<Effective, RulesError> {
+    let department = match scope {
+        Scope::Course(c) => department_of(store, c).await?,
+        _ => None,
+    };
+    let chain = chain(scope, department.as_deref());
+    let mut current = Vec::new();
+    for s in &chain {
+        current.extend(store.rule_version(&s.key(), None).await?);
+    }
+    Ok(effective_from(&chain, current)?.0)
 }

@@ -541,6 +541,45 @@ impl ProcessingTx {
         row.map(StoredEntity::try_from).transpose()
     }
 
+    /// Live entities of `kind` as this transaction sees them, unlocked (the workflow's reads of
+    /// the timetable and the SIS rows around a recording). `id_prefix` narrows them to ids
+    /// starting with it (`S1:` for a section's SIS enrollments).
+    pub async fn read_entities(
+        &mut self,
+        kind: EntityKind,
+        id_prefix: Option<&str>,
+    ) -> StoreResult<Vec<StoredEntity>> {
+        let rows: Vec<EntityRecord> = match id_prefix {
+            None => {
+                sql("SELECT * FROM catalog_entities WHERE kind = $1 AND NOT deleted")
+                    .bind(kind.as_str())
+                    .fetch_all(&mut self.tx)
+                    .await?
+            }
+            Some(prefix) => {
+                // Not a range on the key: PostgreSQL's collation may order `:` otherwise.
+                sql("SELECT * FROM catalog_entities WHERE kind = $1 \
+                     AND SUBSTR(id, 1, LENGTH($2)) = $2 AND NOT deleted")
+                .bind(kind.as_str())
+                .bind(prefix)
+                .fetch_all(&mut self.tx)
+                .await?
+            }
+        };
+        rows.into_iter().map(StoredEntity::try_from).collect()
+    }
+
+    /// One live entity as this transaction sees it, unlocked.
+    pub async fn read_entity(&mut self, entity: &EntityRef) -> StoreResult<Option<StoredEntity>> {
+        let row: Option<EntityRecord> =
+            sql("SELECT * FROM catalog_entities WHERE kind = $1 AND id = $2 AND NOT deleted")
+                .bind(entity.kind.as_str())
+                .bind(entity.id.as_str())
+                .fetch_optional(&mut self.tx)
+                .await?;
+        row.map(StoredEntity::try_from).transpose()
+    }
+
     /// Inserts or replaces the entity.
     pub async fn save_entity(&mut self, entity: &StoredEntity, now_ms: i64) -> StoreResult<()> {
         sql(

@@ -2,7 +2,7 @@
 //! the bodies as the rules module hands them (JSON text) and does not read them.
 
 use super::query::sql;
-use super::{Store, StoreError, StoreResult};
+use super::{ProcessingTx, Store, StoreError, StoreResult};
 
 /// One version of one scope's rule set.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
@@ -97,5 +97,23 @@ impl Store {
             .bind(scope)
             .fetch_all(&self.pool)
             .await
+    }
+}
+
+impl ProcessingTx {
+    /// The latest version of each of `scopes` that has one, inside the processing
+    /// transaction (the workflow renders a recording's plan from them).
+    pub async fn current_rules_of(&mut self, scopes: &[String]) -> StoreResult<Vec<RuleVersion>> {
+        let mut out = Vec::new();
+        for scope in scopes {
+            let row: Option<RuleVersion> = sql(
+                "SELECT * FROM publishing_rules WHERE scope = $1 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(scope)
+            .fetch_optional(&mut self.tx)
+            .await?;
+            out.extend(row);
+        }
+        Ok(out)
     }
 }

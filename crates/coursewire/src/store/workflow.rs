@@ -7,8 +7,10 @@
 
 use super::dialect::Locking;
 use super::lease::WORKFLOW_COMMAND;
+use super::processing::EntityRecord;
 use super::query::{sql, sql_built};
 use super::{NewInboxEntry, ProcessingTx, Store, StoreResult, inbox_insert};
+use crate::catalog::{EntityKind, StoredEntity};
 
 /// A recording's workflow row.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -251,5 +253,69 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await
+    }
+}
+
+/// The executor's reads of the catalog and its Panopto user cache.
+impl Store {
+    /// Live entities of `kind` whose id starts with `prefix` (a section's SIS enrollments).
+    pub async fn catalog_with_prefix(
+        &self,
+        kind: EntityKind,
+        prefix: &str,
+    ) -> StoreResult<Vec<StoredEntity>> {
+        let rows: Vec<EntityRecord> = sql("SELECT * FROM catalog_entities WHERE kind = $1 \
+             AND SUBSTR(id, 1, LENGTH($2)) = $2 AND NOT deleted")
+        .bind(kind.as_str())
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(StoredEntity::try_from).collect()
+    }
+
+    /// Live Canvas enrollments of a Canvas section (by the indexed `section_id`).
+    pub async fn section_enrollments(&self, section_id: i64) -> StoreResult<Vec<StoredEntity>> {
+        let rows: Vec<EntityRecord> = sql("SELECT * FROM catalog_entities WHERE section_id = $1 \
+             AND kind = 'enrollment' AND NOT deleted")
+        .bind(section_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(StoredEntity::try_from).collect()
+    }
+
+    /// The Panopto user GUIDs known for `keys`.
+    pub async fn panopto_user_ids(&self, keys: &[String]) -> StoreResult<Vec<(String, String)>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(500) {
+            let mut query = sql_built(format!(
+                "SELECT user_key, user_id FROM panopto_users WHERE user_key IN ({})",
+                super::placeholders(1, chunk.len())
+            ));
+            for key in chunk {
+                query = query.bind(key.as_str());
+            }
+            let rows: Vec<(String, String)> = query.fetch_all(&self.pool).await?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
+    pub async fn remember_panopto_user(
+        &self,
+        key: &str,
+        user_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sql(
+            "INSERT INTO panopto_users (user_key, user_id, looked_up_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_key) DO UPDATE SET user_id = excluded.user_id, \
+             looked_up_at = excluded.looked_up_at",
+        )
+        .bind(key)
+        .bind(user_id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::auth::ApiCaller;
 use super::{ApiError, AppState};
-use crate::catalog::lectures::{Occurrence, occurrences};
+use crate::catalog::lectures::{TimetableRows, lectures};
 use crate::catalog::{EntityKind, StoredEntity};
 
 async fn live(state: &AppState, kind: EntityKind) -> Result<Vec<StoredEntity>, ApiError> {
@@ -99,49 +99,17 @@ pub async fn meetings(
             .with_timezone(&state.zone)
             .date_naive(),
     };
-    let sections: BTreeMap<String, bool> = live(&state, EntityKind::SisSection)
-        .await?
-        .iter()
-        .map(|s| {
-            (
-                s.entity.id.as_str().to_owned(),
-                text(s, "status") == Some("active"),
-            )
-        })
-        .collect();
-    let mut cancelled: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
-    for c in live(&state, EntityKind::Cancellation).await? {
-        let meeting = c
-            .state
-            .get("meeting_id")
-            .map(Value::to_string)
-            .unwrap_or_default();
-        cancelled.entry(meeting).or_default().insert(
-            text(&c, "date").unwrap_or("").to_owned(),
-            text(&c, "reason").map(str::to_owned),
-        );
-    }
-    let none = BTreeMap::new();
-    let mut lectures: Vec<Occurrence> = Vec::new();
-    for m in live(&state, EntityKind::Meeting).await? {
-        let section = text(&m, "section_id").unwrap_or("");
-        // A deleted section's meetings are not lectures; a section the import has not seen
-        // (timetable without SIS files) is taken as it is.
-        if sections.get(section) == Some(&false)
-            || q.section.as_deref().is_some_and(|s| s != section)
-        {
-            continue;
-        }
-        let id = m.entity.id.as_str().to_owned();
-        lectures.extend(occurrences(
-            &id,
-            &m.state,
-            cancelled.get(&id).unwrap_or(&none),
-            date,
-            date,
-        ));
-    }
-    lectures.sort_by(|a, b| (a.starts_at_ms, &a.room_id).cmp(&(b.starts_at_ms, &b.room_id)));
+    let (meetings, cancellations, sections) = (
+        live(&state, EntityKind::Meeting).await?,
+        live(&state, EntityKind::Cancellation).await?,
+        live(&state, EntityKind::SisSection).await?,
+    );
+    let rows = TimetableRows {
+        meetings: &meetings,
+        cancellations: &cancellations,
+        sections: &sections,
+    };
+    let lectures = lectures(rows, q.section.as_deref(), date, date);
     Ok(Json(
         json!({ "date": date.to_string(), "meetings": lectures }),
     ))

@@ -121,7 +121,18 @@ pub struct Progress {
     pub drift: Vec<String>,
     /// Why it failed: the command that gave up and its last error.
     pub failure: Option<String>,
+    /// Bumped by every replay, unpark and drift repair: commands of a new generation are new
+    /// rows (their keys name it), so they run again and re-read their targets.
+    #[serde(default)]
+    pub generation: u32,
+    /// Drift repairs in a row; an audit that still finds drift after two is only reported.
+    #[serde(default)]
+    pub repairs: u32,
 }
+
+/// Drift repairs tried in a row before the difference is only reported (something keeps
+/// undoing the repair: a person, another tool).
+pub const MAX_REPAIRS: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
@@ -138,6 +149,8 @@ pub enum Command {
     /// missing), move the session into it and give it its name.
     File {
         session_id: String,
+        /// The SIS course whose Panopto folder holds the section folder.
+        course_id: String,
         folder_path: Vec<String>,
         folder_external_id: String,
         name: String,
@@ -180,9 +193,15 @@ impl Command {
         }
     }
 
-    /// One row per recording and step (and section, for grants): asking again is the same
-    /// row. A re-file under a new plan is a new row: its key names the name and folder.
-    pub fn idempotency_key(&self, recording_id: &str) -> String {
+    /// One row per recording, generation and step (and section, for grants): asking again
+    /// is the same row. A re-file under a new plan is a new row: its key names the name and
+    /// folder.
+    pub fn idempotency_key(&self, recording_id: &str, generation: u32) -> String {
+        let recording_id = if generation == 0 {
+            recording_id.to_owned()
+        } else {
+            format!("{recording_id}#{generation}")
+        };
         match self {
             Command::File {
                 folder_external_id,
@@ -281,6 +300,8 @@ pub fn next(
         item: None,
         drift: Vec::new(),
         failure: None,
+        generation: 0,
+        repairs: 0,
     });
     p.captions |= seen.captions;
     p.complete |= seen.complete();
@@ -333,6 +354,9 @@ pub fn next(
             p.folder_id = None;
             p.access.clear();
             p.drift.clear();
+            p.item = None;
+            p.generation += 1;
+            p.repairs = 0;
         }
         Input::Done(outcome) => apply(&mut p, outcome),
         Input::Seen(_) => {}
@@ -393,6 +417,7 @@ pub fn next(
         p.plan = Some(plan.clone());
         commands.push(Command::File {
             session_id: session_id.to_owned(),
+            course_id: lecture.course_id.clone(),
             folder_path: plan.folder_path.clone(),
             folder_external_id: plan.folder_external_id.clone(),
             name: plan.session_name.clone(),
@@ -469,10 +494,18 @@ fn apply(p: &mut Progress, outcome: &Outcome) {
         Outcome::Audited { drift } => {
             p.drift = drift.clone();
             if drift.is_empty() {
+                p.repairs = 0;
                 p.state = State::Audited;
-            } else if p.plan.as_ref().is_some_and(|plan| plan.repair_drift) {
-                // Repair: file again (the File command re-reads and fixes what differs).
+            } else if p.plan.as_ref().is_some_and(|plan| plan.repair_drift)
+                && p.repairs < MAX_REPAIRS
+            {
+                // Repair: every step again, as a new generation (each command re-reads its
+                // target and fixes only what differs; the post finds its item).
+                p.repairs += 1;
+                p.generation += 1;
                 p.folder_id = None;
+                p.access.clear();
+                p.item = None;
                 p.state = State::Detected;
             } else {
                 p.state = State::Audited;
@@ -714,6 +747,8 @@ mod tests {
             item: Some(item()),
             drift: vec![],
             failure: None,
+            generation: 0,
+            repairs: 0,
         };
         let drift = Input::Done(Outcome::Audited {
             drift: vec!["moved to folder x by a person".into()],
@@ -757,6 +792,8 @@ mod tests {
             item: Some(item()),
             drift: vec![],
             failure: None,
+            generation: 0,
+            repairs: 0,
         };
         let mut renamed = plan();
         renamed.session_name = "BIO 101 S1 2025-11-03".into();

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::client::error::ClientError;
 use crate::client::pace::Priority;
 use crate::client::transport::{Body, PanoptoClient, Request, SoapAuth};
-use crate::rest::{Folder, SearchIndexContent, SearchIndexUpdates, Session};
+use crate::rest::{AccessSettings, Folder, SearchIndexContent, SearchIndexUpdates, Session};
 use crate::soap::{
     self, AuthenticationInfo, FolderAccessDetails, ListSessionsRequest, Pagination,
     SessionAccessDetails, SoapError, SoapFolder, SoapGroup, SoapRemoteRecorder, SoapSession,
@@ -265,6 +265,39 @@ impl PanoptoClient {
             .await
     }
 
+    /// A folder's access settings: whether it inherits its parent's, and its level.
+    pub async fn folder_access_settings(
+        &self,
+        id: &str,
+        priority: Priority,
+    ) -> Result<Option<AccessSettings>, ClientError> {
+        self.rest_get(Request::get(
+            format!("{API}/folders/{id}/settings/access"),
+            priority,
+        ))
+        .await
+    }
+
+    /// Sets a folder's access settings (a folder must stop inheriting before it can be
+    /// granted to a group, panopto.md a7).
+    pub async fn set_folder_access_settings(
+        &self,
+        id: &str,
+        settings: &AccessSettings,
+    ) -> Result<(), ClientError> {
+        let body = serde_json::to_vec(settings).map_err(|e| decode_error("access settings", e))?;
+        let req = Request {
+            method: Method::PUT,
+            body: Body::Json(body),
+            idempotent: true,
+            ..Request::get(
+                format!("{API}/folders/{id}/settings/access"),
+                Priority::Write,
+            )
+        };
+        self.execute(&req).await.map(|_| ())
+    }
+
     // ---- SOAP: sessions --------------------------------------------------------------------
 
     /// Sessions by id, with their states; ids that do not exist (deleted) are absent from the
@@ -419,6 +452,80 @@ impl PanoptoClient {
         let ids = Value::Guids(ids.to_vec());
         self.soap_folders("GetFoldersById", ("folderIds", ids), priority)
             .await
+    }
+
+    /// Creates a folder `name` under `parent` (top level when `None`). Not idempotent: a
+    /// caller that may have created it before looks among the parent's children first.
+    pub async fn add_folder(
+        &self,
+        name: &str,
+        parent: Option<&str>,
+    ) -> Result<SoapFolder, ClientError> {
+        let op = "AddFolder";
+        let mut params = vec![("name", Value::text(name))];
+        if let Some(p) = parent {
+            params.push(("parentFolder", Value::text(p)));
+        }
+        params.push(("isPublic", Value::text("false")));
+        let el = self
+            .soap_call(Service::Session, op, Priority::Write, false, &params)
+            .await?
+            .ok_or_else(|| decode_error(op, "no folder in the answer"))?;
+        SoapFolder::from_element(&el).map_err(|e| soap_error(op, e))
+    }
+
+    /// Tags a folder with `external_id` (under the calling user's provider).
+    pub async fn update_folder_external_id(
+        &self,
+        folder_id: &str,
+        external_id: &str,
+    ) -> Result<(), ClientError> {
+        self.soap_write(
+            Service::Session,
+            "UpdateFolderExternalId",
+            true,
+            &[
+                ("folderId", Value::text(folder_id)),
+                ("externalId", Value::text(external_id)),
+            ],
+        )
+        .await
+    }
+
+    /// Moves sessions into a folder.
+    pub async fn move_sessions(
+        &self,
+        folder_id: &str,
+        session_ids: &[String],
+    ) -> Result<(), ClientError> {
+        self.soap_write(
+            Service::Session,
+            "MoveSessions",
+            true,
+            &[
+                ("sessionIds", Value::Guids(session_ids.to_vec())),
+                ("folderId", Value::text(folder_id)),
+            ],
+        )
+        .await
+    }
+
+    /// Renames a session.
+    pub async fn update_session_name(
+        &self,
+        session_id: &str,
+        name: &str,
+    ) -> Result<(), ClientError> {
+        self.soap_write(
+            Service::Session,
+            "UpdateSessionName",
+            true,
+            &[
+                ("sessionId", Value::text(session_id)),
+                ("name", Value::text(name)),
+            ],
+        )
+        .await
     }
 
     // ---- SOAP: external groups -------------------------------------------------------------

@@ -1,0 +1,287 @@
+//! The recording workflow against the simulator over HTTP, in the real service on the
+//! simulator's clock, after `coursewire import` of the simulator's SIS and timetable export:
+//! over a teaching day (wrong-room and late-upload faults on) every recorded lecture ends
+//! `audited` in its section's folder under its course folder with the templated name, its
+//! effective viewers (the simulator's answer) are exactly the section's roster, there is
+//! exactly one published module item linking it in the course's "Lecture recordings"
+//! module, and wrong-room sessions land with the meeting they were scheduled for.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Backend, TestApp, TestDb};
+use coursewire::sources::sis;
+use coursewire::store::{Store, WorkflowRow};
+use coursewire::workflow::steps::Progress;
+use sim::config::{PanoptoLimits, ThrottleClock};
+use sim::university::{EnrollmentState, EnrollmentType};
+use sim::{SimConfig, Simulator};
+
+const ADMIN: &str = "workflow-test-admin-token";
+const CANVAS_TOKEN: &str = "workflow-test-canvas-token";
+
+async fn start_sim(config: SimConfig) -> (Simulator, String) {
+    let sim = Simulator::new(config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(sim.clone().serve(listener, std::future::pending()));
+    (sim, base)
+}
+
+fn sim_config(seed: u64) -> SimConfig {
+    let mut c = SimConfig::small(seed)
+        .paused()
+        .with_canvas_token(CANVAS_TOKEN);
+    c.panopto_limits = PanoptoLimits {
+        clock: ThrottleClock::Simulated,
+        ..PanoptoLimits::default()
+    };
+    c
+}
+
+/// The service with Panopto and Canvas pointed at the simulator.
+async fn service(db: TestDb, sim: &Simulator, base: &str) -> TestApp {
+    let c = sim.config().clone();
+    let base = base.to_owned();
+    TestApp::spawn_on_clock(
+        db,
+        &format!("{base}/jwks"),
+        Arc::new(sim.clock()),
+        move |cfg| {
+            cfg.panopto.url = base.clone();
+            cfg.panopto.client_id = c.panopto_client_id.clone();
+            cfg.panopto.client_secret =
+                coursewire::config::Secret::new(c.panopto_client_secret.clone());
+            cfg.panopto.username = c.panopto_username.clone();
+            cfg.panopto.password = coursewire::config::Secret::new(c.panopto_password.clone());
+            cfg.panopto.poll.interval_seconds = 60;
+            cfg.panopto.poll.lease_seconds = 5;
+            cfg.canvas.api.url = base.clone();
+            cfg.canvas.api.token = coursewire::config::Secret::new(CANVAS_TOKEN);
+            cfg.workflow.lms_provider = "canvas-sim".into();
+            cfg.workflow.idle_seconds = 1;
+            cfg.api.token = coursewire::config::Secret::new(ADMIN);
+        },
+    )
+    .await
+}
+
+async fn import(sim: &Simulator, store: &Store, dir: &Path) {
+    for file in sim::timetable::FILES {
+        std::fs::write(dir.join(file), sim.timetable_csv(file).unwrap()).unwrap();
+    }
+    let files = sis::collect(&[dir.to_owned()]).unwrap();
+    let summary = sis::import(store, &files, false, sim.clock().now_ms())
+        .await
+        .unwrap();
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+}
+
+fn progress(row: &WorkflowRow) -> Progress {
+    serde_json::from_str(&row.progress).unwrap()
+}
+
+async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let (sim, base) = start_sim(sim_config(61)).await;
+    let mut faults = sim.faults();
+    faults.panopto.wrong_room_probability = 0.1;
+    sim.set_faults(faults).unwrap();
+    sim.clock().advance(Duration::from_secs(6 * 3600));
+    sim.tick();
+    let app = service(db, &sim, &base).await;
+    let store = app.db.store().await;
+    let dir = tempfile::tempdir().unwrap();
+    import(&sim, &store, dir.path()).await;
+
+    let day_start = sim.clock().now_ms();
+    let end = day_start + 20 * 3_600_000;
+    sim.clock().set_speed(600.0);
+    sim.clock().resume();
+    while sim.clock().now_ms() < end {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sim.clock().pause();
+    // What was asked before the pause runs out on the paused clock.
+    let mut settled = false;
+    for _ in 0..600 {
+        let pending = store.inbox_depth().await.unwrap().pending;
+        let commands = store.command_counts().await.unwrap();
+        let open = commands
+            .iter()
+            .filter(|(_, status, _)| status == "pending")
+            .map(|(_, _, n)| n)
+            .sum::<i64>();
+        if pending == 0 && open == 0 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let counts = store.command_counts().await.unwrap();
+    if !settled || counts.iter().any(|(_, status, _)| status == "failed") {
+        for row in store.workflows(None).await.unwrap().iter().take(3) {
+            for c in store.commands_of(&row.recording_id).await.unwrap() {
+                eprintln!(
+                    "{} {} {} attempts {}: {:?} {:?}",
+                    c.recording_id, c.step, c.status, c.attempts, c.last_error, c.result
+                );
+            }
+        }
+    }
+    assert!(settled, "the workflow did not settle: {counts:?}");
+    assert!(
+        counts.iter().all(|(_, status, _)| status != "failed"),
+        "failed commands: {counts:?}"
+    );
+
+    let rows: BTreeMap<String, WorkflowRow> = store
+        .workflows(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.recording_id.clone(), r))
+        .collect();
+    let (mut audited, mut wrong_room) = (0, 0);
+    sim.with_world_read(|w| {
+        let u = &w.uni;
+        let p = &w.panopto;
+        for lecture in p.lectures.values() {
+            let Some(session_id) = &lecture.session_id else {
+                continue;
+            };
+            let Some(session) = p.sessions.get(session_id) else {
+                continue;
+            };
+            if session.complete_ms.is_none() || session.deleted_ms.is_some() {
+                continue;
+            }
+            let row = rows
+                .get(session_id)
+                .unwrap_or_else(|| panic!("no workflow for session {session_id}"));
+            let progress = progress(row);
+            assert_eq!(row.state, "audited", "{session_id}: {progress:?}");
+            assert!(
+                progress.drift.is_empty(),
+                "{session_id}: {:?}",
+                progress.drift
+            );
+            let l = progress.lecture.as_ref().unwrap();
+            assert_eq!(l.meeting_id, lecture.meeting_id.to_string(), "{session_id}");
+            assert_eq!(l.date, lecture.date.to_string(), "{session_id}");
+            if session.recorder_id != session.scheduled_recorder_id {
+                assert!(
+                    l.recorded_in.is_some(),
+                    "{session_id}: wrong room not flagged"
+                );
+                wrong_room += 1;
+            }
+            // In its section's folder, under the course's, with the templated name.
+            let section = u.sections.get(lecture.section_id).unwrap();
+            let course = u.courses.get(lecture.course_id).unwrap();
+            let sis_section = section.sis_section_id.clone().unwrap();
+            let folder = p.folders.get(&session.folder_id).unwrap();
+            assert_eq!(
+                folder.external_id.as_deref(),
+                Some(format!("coursewire:section:{sis_section}").as_str()),
+                "{session_id}"
+            );
+            assert_eq!(
+                folder.parent.as_deref(),
+                p.course_folders.get(&course.id).map(String::as_str),
+                "{session_id}"
+            );
+            let name = format!(
+                "{} {} — {}",
+                course.course_code,
+                sis_section,
+                lecture.date.format("%a %d %b")
+            );
+            assert_eq!(session.name, name);
+            // Viewers: exactly the section's students, TAs and teachers (enrolled and not gone).
+            let roster: BTreeSet<String> = u
+                .enrollments
+                .iter()
+                .filter(|e| e.section_id == section.id)
+                .filter(|e| {
+                    matches!(
+                        e.state,
+                        EnrollmentState::Active
+                            | EnrollmentState::Invited
+                            | EnrollmentState::CreationPending
+                    )
+                })
+                .filter(|e| {
+                    matches!(
+                        e.kind,
+                        EnrollmentType::StudentEnrollment
+                            | EnrollmentType::TaEnrollment
+                            | EnrollmentType::TeacherEnrollment
+                    )
+                })
+                .map(|e| sim::panopto::people::user_guid(u.seed, e.user_id))
+                .collect();
+            let viewers = p.viewers(session_id).unwrap();
+            assert_eq!(viewers.audience, "restricted");
+            if viewers.users != roster {
+                let by_guid = sim::panopto::people::users_by_guid(u);
+                let odd: Vec<String> = viewers
+                    .users
+                    .symmetric_difference(&roster)
+                    .map(|g| {
+                        let who = by_guid.get(g);
+                        let enrolled: Vec<String> = u
+                            .enrollments
+                            .iter()
+                            .filter(|e| Some(e.user_id) == who.map(|w| w.canvas_id))
+                            .filter(|e| e.course_id == course.id)
+                            .map(|e| format!("{:?} {:?} in {}", e.kind, e.state, e.section_id))
+                            .collect();
+                        format!("{g} {:?} {enrolled:?}", who.map(|w| &w.key))
+                    })
+                    .collect();
+                panic!(
+                    "{session_id}: viewers differ from roster of {}: {odd:#?}",
+                    section.id
+                );
+            }
+            // One published item linking it in the course's recordings module.
+            let module = u
+                .modules
+                .iter()
+                .find(|m| {
+                    m.course_id == course.id
+                        && m.name == "Lecture recordings"
+                        && m.workflow_state == "active"
+                })
+                .unwrap_or_else(|| panic!("{session_id}: no recordings module"));
+            assert!(module.published);
+            let links: Vec<_> = u
+                .module_items
+                .iter()
+                .filter(|i| i.workflow_state == "active")
+                .filter(|i| {
+                    i.external_url
+                        .as_deref()
+                        .is_some_and(|x| x.ends_with(&format!("id={session_id}")))
+                })
+                .collect();
+            assert_eq!(links.len(), 1, "{session_id}: module items");
+            assert_eq!(links[0].module_id, module.id);
+            assert!(links[0].published);
+            audited += 1;
+        }
+    });
+    assert!(audited > 10, "the day had recordings to check ({audited})");
+    eprintln!("{audited} recordings audited, {wrong_room} recorded in the wrong room");
+    assert_eq!(sim.counters().panopto.throttled, 0, "zero 429s");
+    app.stop().await.unwrap();
+}
+
+both_backends!(by_backend: a_teaching_day_is_filed_shared_posted_and_audited);
