@@ -482,6 +482,7 @@ fn command(key: &str, rerun: bool) -> NewCommand {
     NewCommand {
         idempotency_key: key.into(),
         recording_id: "sess-1".into(),
+        section_id: None,
         step: "file".into(),
         command: r#"{"command":"file"}"#.into(),
         rerun,

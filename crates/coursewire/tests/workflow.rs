@@ -47,6 +47,7 @@ fn sim_config(seed: u64) -> SimConfig {
 async fn service(db: TestDb, sim: &Simulator, base: &str) -> TestApp {
     let c = sim.config().clone();
     let base = base.to_owned();
+    let root_uuid = sim.ground_truth().root_account_uuid;
     TestApp::spawn_on_clock(
         db,
         &format!("{base}/jwks"),
@@ -63,6 +64,12 @@ async fn service(db: TestDb, sim: &Simulator, base: &str) -> TestApp {
             cfg.canvas.api.url = base.clone();
             cfg.canvas.api.token = coursewire::config::Secret::new(CANVAS_TOKEN);
             cfg.workflow.lms_provider = "canvas-sim".into();
+            // Canvas's side of the catalog (sections, enrollments, users) from one crawl,
+            // kept current by Live Events.
+            cfg.canvas.account_uuids = vec![root_uuid.clone()];
+            cfg.reconcile.enabled = true;
+            cfg.reconcile.period_seconds = 24 * 3600;
+            cfg.reconcile.check_seconds = 1;
             cfg.workflow.idle_seconds = 1;
             cfg.api.token = coursewire::config::Secret::new(ADMIN);
         },
@@ -96,6 +103,7 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
     sim.clock().advance(Duration::from_secs(6 * 3600));
     sim.tick();
     let app = service(db, &sim, &base).await;
+    sim.subscribe(&format!("{}/hooks/canvas", app.base), true);
     let store = app.db.store().await;
     let dir = tempfile::tempdir().unwrap();
     import(&sim, &store, dir.path()).await;
@@ -148,6 +156,14 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
         .into_iter()
         .map(|r| (r.recording_id.clone(), r))
         .collect();
+    let catalog: BTreeMap<String, serde_json::Map<String, serde_json::Value>> = store
+        .catalog_rows(coursewire::catalog::EntityKind::Recording)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.entity.id.as_str().to_owned(), r.state))
+        .collect();
+    let now = sim.clock().now_ms();
     let (mut audited, mut wrong_room) = (0, 0);
     sim.with_world_read(|w| {
         let u = &w.uni;
@@ -159,14 +175,27 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
             let Some(session) = p.sessions.get(session_id) else {
                 continue;
             };
-            if session.complete_ms.is_none() || session.deleted_ms.is_some() {
+            // Complete early enough for a poll and the workflow's commands to follow.
+            let settled_by = now - 15 * 60_000;
+            if session.complete_ms.is_none_or(|t| t > settled_by) || session.deleted_ms.is_some() {
                 continue;
             }
             let row = rows
                 .get(session_id)
                 .unwrap_or_else(|| panic!("no workflow for session {session_id}"));
             let progress = progress(row);
-            assert_eq!(row.state, "audited", "{session_id}: {progress:?}");
+            assert_eq!(
+                row.state,
+                "audited",
+                "{session_id}: {progress:?}; recorded by {:?}, scheduled on {:?}, in {} at {}..{}; \
+                 catalog: {:?}",
+                session.recorder_id,
+                session.scheduled_recorder_id,
+                lecture.room_id,
+                lecture.start_ms,
+                lecture.end_ms,
+                catalog.get(session_id)
+            );
             assert!(
                 progress.drift.is_empty(),
                 "{session_id}: {:?}",

@@ -19,6 +19,8 @@ CREATE TABLE workflow_commands (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     idempotency_key TEXT    NOT NULL UNIQUE,
     recording_id    TEXT    NOT NULL,
+    -- The SIS section a grant or roster sync is for (roster changes find them by it).
+    section_id      TEXT,
     step            TEXT    NOT NULL, -- file, grant, post, audit, withdraw
     command         TEXT    NOT NULL, -- workflow::steps::Command as JSON
     status          TEXT    NOT NULL, -- pending, done, failed
@@ -33,6 +35,8 @@ CREATE TABLE workflow_commands (
 );
 CREATE INDEX workflow_commands_due ON workflow_commands (status, next_try_at);
 CREATE INDEX workflow_commands_by_recording ON workflow_commands (recording_id);
+CREATE INDEX workflow_commands_by_section ON workflow_commands (section_id, step)
+    WHERE section_id IS NOT NULL;
 
 -- Panopto user GUIDs by user key (`provider\login`), learnt once per user: a section's
 -- group is made of GUIDs, and Panopto looks them up one key per call.

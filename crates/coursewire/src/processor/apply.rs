@@ -241,6 +241,17 @@ async fn apply_step(
             let seen = Input::Seen(apply::seen_of(&entity));
             apply::advance(tx, &entity, seen, cause, None).await?;
         }
+        if entity.entity.kind == EntityKind::Enrollment
+            && matches!(merged.outcome, Outcome::Changed(_))
+        {
+            let cause = Cause {
+                inbox_id: row.id,
+                key: &observed.version.tie,
+                cause_id: &observed.cause_id,
+                now_ms: ctx.now_ms,
+            };
+            apply::roster_changed(tx, &entity, cause).await?;
+        }
     }
     tx.append_audit(&AuditEntry {
         at_ms: ctx.now_ms,
@@ -262,6 +273,20 @@ async fn workflow_step(
     row: &InboxRow,
     message: &Message,
 ) -> StoreResult<(&'static str, bool)> {
+    if message.recording_id.is_empty() {
+        // A section's roster sync: nothing of a recording moves.
+        tx.append_audit(&AuditEntry {
+            at_ms: ctx.now_ms,
+            inbox_id: Some(row.id),
+            subject: row.subject.clone(),
+            cause_id: Some(row.dedup_key.clone()),
+            action: "workflow.roster_synced".to_owned(),
+            change_event_id: None,
+            detail: json!({ "input": message.input }),
+        })
+        .await?;
+        return Ok(("roster_synced", false));
+    }
     let subject = format!("recording/{}", message.recording_id);
     let recording = match EntityId::parse(&message.recording_id) {
         Ok(id) => {

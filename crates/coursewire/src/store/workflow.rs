@@ -30,6 +30,8 @@ pub struct WorkflowRow {
 pub struct CommandRow {
     pub id: i64,
     pub idempotency_key: String,
+    /// The SIS section of a grant or a roster sync.
+    pub section_id: Option<String>,
     pub recording_id: String,
     pub step: String,
     /// `workflow::steps::Command` as JSON.
@@ -54,11 +56,15 @@ pub struct CommandRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCommand {
     pub idempotency_key: String,
+    /// Empty for a section's roster sync (no one recording).
     pub recording_id: String,
+    pub section_id: Option<String>,
     pub step: String,
     pub command: String,
-    /// Run it again even if a row with its key already finished (a replay). Otherwise a row
-    /// with the key, in any status, makes this a no-op.
+    /// Run it again if a row with its key exists: one finished is set to run again, one
+    /// pending is left to run (once), one running loses its lease (its result is dropped) and
+    /// runs again (a roster sync must read the roster after the change). Otherwise a row with
+    /// the key, in any status, makes this a no-op.
     pub rerun: bool,
 }
 
@@ -98,19 +104,23 @@ impl ProcessingTx {
         for c in commands {
             let on_conflict = if c.rerun {
                 "DO UPDATE SET status = 'pending', attempts = 0, next_try_at = excluded.next_try_at, \
-                 last_error = NULL, command = excluded.command \
-                 WHERE workflow_commands.status <> 'pending'"
+                 last_error = NULL, command = excluded.command, lease_owner = NULL, \
+                 lease_until = 0 \
+                 WHERE workflow_commands.status <> 'pending' \
+                   OR workflow_commands.lease_owner IS NOT NULL"
             } else {
                 "DO NOTHING"
             };
             touched += sql_built(format!(
                 "INSERT INTO workflow_commands \
-                 (idempotency_key, recording_id, step, command, status, next_try_at, created_at) \
-                 VALUES ($1, $2, $3, $4, 'pending', $5, $5) \
+                 (idempotency_key, recording_id, section_id, step, command, status, next_try_at, \
+                  created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) \
                  ON CONFLICT (idempotency_key) {on_conflict}"
             ))
             .bind(&c.idempotency_key)
             .bind(&c.recording_id)
+            .bind(c.section_id.as_deref())
             .bind(&c.step)
             .bind(&c.command)
             .bind(now_ms)
@@ -118,6 +128,20 @@ impl ProcessingTx {
             .await?;
         }
         Ok(touched)
+    }
+}
+
+impl ProcessingTx {
+    /// Whether any recording's section group exists or is being made for `section_id` (a
+    /// roster change then needs a sync).
+    pub async fn section_has_grants(&mut self, section_id: &str) -> StoreResult<bool> {
+        let row: Option<(i64,)> = sql(
+            "SELECT id FROM workflow_commands WHERE section_id = $1 AND step = 'grant' LIMIT 1",
+        )
+        .bind(section_id)
+        .fetch_optional(&mut self.tx)
+        .await?;
+        Ok(row.is_some())
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::matching::{Lecture, Match, Session, Timetable, match_session};
 use super::plan::{Facts, render_plan};
-use super::steps::{self, Input, Outcome, Plan, Progress, Seen, State};
+use super::steps::{self, Command, Input, Outcome, Plan, Progress, Seen, State};
 use crate::bus::{self, EventParts};
 use crate::catalog::lectures::{TimetableRows, lectures};
 use crate::catalog::{EntityId, EntityKind, EntityRef, StoredEntity};
@@ -348,9 +348,14 @@ pub async fn advance(
         .commands
         .iter()
         .map(|c| {
+            let section_id = match c {
+                Command::Grant { section_id, .. } => Some(section_id.clone()),
+                _ => None,
+            };
             Ok(NewCommand {
                 idempotency_key: c.idempotency_key(&id, p.generation),
                 recording_id: id.clone(),
+                section_id,
                 step: c.step().to_owned(),
                 command: serde_json::to_string(c)
                     .map_err(|e| StoreError::Other(format!("command not serializable: {e}")))?,
@@ -449,4 +454,57 @@ fn event_data(id: &str, before: Option<&Progress>, p: &Progress) -> Value {
     data.insert("drift", json!(p.drift));
     data.insert("failure", json!(p.failure));
     json!(data)
+}
+
+/// A Canvas enrollment changed: when its section has a group, the group's members are made
+/// the roster again (one command row per section, re-armed by every change: a burst of
+/// changes is one sync that reads the roster after them).
+pub async fn roster_changed(
+    tx: &mut ProcessingTx,
+    enrollment: &StoredEntity,
+    cause: Cause<'_>,
+) -> StoreResult<bool> {
+    let section = match enrollment.state.get("section_id") {
+        Some(Value::String(s)) => EntityId::parse(s).ok(),
+        Some(Value::Number(n)) => EntityId::parse(&n.to_string()).ok(),
+        _ => None,
+    };
+    let Some(section) = section else {
+        return Ok(false);
+    };
+    let Some(section) = tx
+        .read_entity(&EntityRef::new(EntityKind::Section, section))
+        .await?
+    else {
+        return Ok(false);
+    };
+    let sis = text(&section, "sis_source_id");
+    if sis.is_empty() || !tx.section_has_grants(&sis).await? {
+        return Ok(false);
+    }
+    let command = Command::SyncRoster {
+        section_id: sis.clone(),
+    };
+    let row = NewCommand {
+        idempotency_key: command.idempotency_key("", 0),
+        recording_id: String::new(),
+        section_id: Some(sis.clone()),
+        step: command.step().to_owned(),
+        command: serde_json::to_string(&command)
+            .map_err(|e| StoreError::Other(format!("command not serializable: {e}")))?,
+        rerun: true,
+    };
+    tx.add_commands(std::slice::from_ref(&row), cause.now_ms)
+        .await?;
+    tx.append_audit(&AuditEntry {
+        at_ms: cause.now_ms,
+        inbox_id: Some(cause.inbox_id),
+        subject: Some(format!("section/{sis}")),
+        cause_id: Some(cause.cause_id.to_owned()),
+        action: "workflow.roster_changed".to_owned(),
+        change_event_id: None,
+        detail: json!({ "enrollment": enrollment.entity.subject(), "command": row.idempotency_key }),
+    })
+    .await?;
+    Ok(true)
 }

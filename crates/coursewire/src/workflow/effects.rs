@@ -130,6 +130,15 @@ impl Targets {
                     .await?;
                 Ok(Outcome::Audited { drift })
             }
+            Command::SyncRoster { section_id } => {
+                let members = roster::members(&self.store, section_id).await?;
+                let ids = self.user_ids(&members).await?;
+                self.sync_group(section_id, &ids).await?;
+                Ok(Outcome::RosterSynced {
+                    section_id: section_id.clone(),
+                    members: ids.len(),
+                })
+            }
             Command::Withdraw { item, .. } => {
                 self.canvas
                     .delete_module_item(

@@ -191,7 +191,10 @@ impl Executor {
             received_at_ms: now,
             event_name: Some(format!("workflow.{}", row.step)),
             event_time_ms: Some(now),
-            subject: Some(format!("recording/{}", row.recording_id)),
+            subject: Some(match &row.section_id {
+                Some(section) if row.recording_id.is_empty() => format!("section/{section}"),
+                _ => format!("recording/{}", row.recording_id),
+            }),
             body: serde_json::to_vec(&message).unwrap_or_default(),
             headers: "{}".to_owned(),
             verification: "internal".to_owned(),

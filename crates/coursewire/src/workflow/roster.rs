@@ -74,7 +74,7 @@ pub async fn members(store: &Store, sis_section_id: &str) -> StoreResult<Vec<Mem
                 let user = store
                     .catalog_entity(&EntityRef::new(EntityKind::User, user))
                     .await?;
-                if let Some(login) = user.as_ref().and_then(|u| text(u, "user_login")) {
+                if let Some(login) = user.as_ref().and_then(|u| text(u, "login")) {
                     out.push(Member {
                         login: login.to_owned(),
                         role,

@@ -179,6 +179,9 @@ pub enum Command {
     },
     /// The session is gone: take its item out of the module.
     Withdraw { session_id: String, item: Item },
+    /// A section's roster changed: its group's members made its roster again. Not a step of
+    /// one recording: one row per section, re-armed by each change.
+    SyncRoster { section_id: String },
 }
 
 impl Command {
@@ -190,6 +193,7 @@ impl Command {
             Command::Post { .. } => "post",
             Command::Audit { .. } => "audit",
             Command::Withdraw { .. } => "withdraw",
+            Command::SyncRoster { .. } => "roster",
         }
     }
 
@@ -215,6 +219,7 @@ impl Command {
             Command::Post { module_name, .. } => format!("{recording_id}:post:{module_name}"),
             Command::Audit { .. } => format!("{recording_id}:audit"),
             Command::Withdraw { .. } => format!("{recording_id}:withdraw"),
+            Command::SyncRoster { section_id } => format!("roster:{section_id}"),
         }
     }
 }
@@ -237,6 +242,11 @@ pub enum Outcome {
         drift: Vec<String>,
     },
     Withdrawn,
+    /// A section's group has its roster's `members`.
+    RosterSynced {
+        section_id: String,
+        members: usize,
+    },
 }
 
 /// One input to the workflow.
@@ -512,6 +522,7 @@ fn apply(p: &mut Progress, outcome: &Outcome) {
             }
         }
         Outcome::Withdrawn => p.state = State::Withdrawn,
+        Outcome::RosterSynced { .. } => {}
     }
 }
 

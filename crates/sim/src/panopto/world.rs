@@ -203,6 +203,9 @@ pub struct PanoptoWorld {
     pub recorder_by_room: BTreeMap<String, String>,
     /// Session ids per recording recorder, in scheduling order.
     pub sessions_by_recorder: BTreeMap<String, Vec<String>>,
+    /// Session ids per recorder they were scheduled on (differs on a wrong-room schedule),
+    /// in scheduling order: what a recorder's `ScheduledRecordings` lists.
+    pub sessions_by_scheduled_recorder: BTreeMap<String, Vec<String>>,
     pub groups: BTreeMap<String, Group>,
     pub course_folders: BTreeMap<u64, String>,
     pub term_folder_id: String,
@@ -230,6 +233,7 @@ impl PanoptoWorld {
             recorders: BTreeMap::new(),
             recorder_by_room: BTreeMap::new(),
             sessions_by_recorder: BTreeMap::new(),
+            sessions_by_scheduled_recorder: BTreeMap::new(),
             groups: BTreeMap::new(),
             course_folders: BTreeMap::new(),
             faults: PanoptoFaults::default(),
@@ -431,6 +435,10 @@ impl PanoptoWorld {
         let id = self.new_guid();
         self.sessions_by_recorder
             .entry(actual.clone())
+            .or_default()
+            .push(id.clone());
+        self.sessions_by_scheduled_recorder
+            .entry(recorder_id.clone())
             .or_default()
             .push(id.clone());
         let mut session = Session {

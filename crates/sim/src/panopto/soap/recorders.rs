@@ -56,7 +56,7 @@ fn soap_recorder(
         other => format!("{other:?}"),
     };
     let upcoming = w
-        .sessions_by_recorder
+        .sessions_by_scheduled_recorder
         .get(&r.id)
         .map(|ids| {
             ids.iter()
