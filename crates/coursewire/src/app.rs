@@ -139,7 +139,19 @@ pub async fn serve(
     }
     // One Canvas client (one quota governor) for everything that calls Canvas; the
     // reconciler reads Canvas back with it and repairs lost Live Events through the inbox.
-    let workflow_runs = config.workflow.enabled && config.panopto.configured();
+    // The workflow writes to both systems: it runs where both clients can be built.
+    let workflow_runs = config.workflow.enabled
+        && config.panopto.configured()
+        && match config.canvas.api.require() {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::warn!(
+                    reason = %why,
+                    "recording workflow commands are not executed here: Canvas is not configured"
+                );
+                false
+            }
+        };
     let canvas_api = if config.reconcile.enabled || workflow_runs {
         let client = canvas_api::start(
             &config.canvas.api,

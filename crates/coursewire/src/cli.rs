@@ -74,6 +74,12 @@ pub enum Command {
         #[arg(long)]
         partial: bool,
     },
+    /// The recording workflow: list recordings, show one with every step, replay, park or
+    /// unpark (queued for the running service's processor). Prints JSON.
+    Recordings {
+        #[command(subcommand)]
+        action: RecordingsAction,
+    },
     /// Publishing rules per department and course: show, set, export and import (TOML).
     Rules {
         #[command(subcommand)]
@@ -192,6 +198,55 @@ pub enum RulesAction {
         author: Option<String>,
         #[arg(long)]
         reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordingsAction {
+    /// Recordings by workflow state, section and lecture date, most recently changed first.
+    List {
+        /// detected, filed, captioned, posted, audited, parked, failed or withdrawn.
+        #[arg(long)]
+        state: Option<String>,
+        /// A SIS section id.
+        #[arg(long)]
+        section: Option<String>,
+        /// The lecture's local date.
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
+    /// One recording: its progress, what Panopto last said, each command and each audited
+    /// step with its upstream event.
+    Show { id: String },
+    /// Run the workflow again end to end (each command reads first: nothing right is written
+    /// again): one recording, or every recording whose lecture started in --from..--to.
+    Replay {
+        id: Option<String>,
+        #[arg(long, requires = "to", conflicts_with = "id")]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, requires = "from")]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// Who asks (default cli:$USER).
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Leave a recording alone (nothing more is done to it) until unparked.
+    Park {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Match a parked recording again and carry it on.
+    Unpark {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
     },
 }
 

@@ -49,6 +49,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::import::run(&load(Some("warn"))?, paths, partial).await
         }
         Command::Rules { action } => commands::rules::run(&load(Some("warn"))?, action).await,
+        Command::Recordings { action } => {
+            commands::recordings::run(&load(Some("warn"))?, action).await
+        }
         Command::Verify => commands::reconcile::verify(load(Some("warn"))).await,
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Sim(args) => {

@@ -52,6 +52,21 @@ pub struct Metrics {
     pub panopto_api: Family<CanvasApiLabel, Gauge>,
     /// Share of each of Panopto's windows used now, every process on the API client counted.
     pub panopto_budget: Family<WindowLabel, Gauge<f64, AtomicU64>>,
+    /// Recordings by workflow state, read from the store at scrape time.
+    pub workflow_recordings: Family<StateLabel, Gauge>,
+    /// Workflow command rows by step and status (pending, done, failed).
+    pub workflow_commands: Family<CommandLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommandLabel {
+    pub step: String,
+    pub status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -289,6 +304,20 @@ impl Metrics {
              every process on the API client counted",
             panopto_budget.clone(),
         );
+        let workflow_recordings = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "coursewire_workflow_recordings",
+            "Recordings by workflow state (detected, filed, captioned, posted, audited, parked, \
+             failed, withdrawn)",
+            workflow_recordings.clone(),
+        );
+        let workflow_commands = Family::<CommandLabel, Gauge>::default();
+        registry.register(
+            "coursewire_workflow_commands",
+            "Workflow command rows by step and status: pending ones wait to run, failed ones \
+             gave up (their recording is failed until replayed)",
+            workflow_commands.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             events_received,
@@ -310,6 +339,8 @@ impl Metrics {
             canvas_api,
             panopto_api,
             panopto_budget,
+            workflow_recordings,
+            workflow_commands,
         }
     }
 
@@ -372,6 +403,30 @@ impl Metrics {
                     status: status.as_str().to_string(),
                 })
                 .set(depth.get(status));
+        }
+    }
+
+    /// The workflow's gauges from the store's counts: every state and status is set, to 0
+    /// when none, so a state that empties reads 0 rather than its last value.
+    pub fn set_workflow(&self, states: &[(String, i64)], commands: &[(String, String, i64)]) {
+        for state in crate::workflow::steps::State::ALL {
+            let n = states
+                .iter()
+                .find(|(s, _)| s == state.as_str())
+                .map_or(0, |(_, n)| *n);
+            self.workflow_recordings
+                .get_or_create(&StateLabel {
+                    state: state.as_str().to_owned(),
+                })
+                .set(n);
+        }
+        for (step, status, n) in commands {
+            self.workflow_commands
+                .get_or_create(&CommandLabel {
+                    step: step.clone(),
+                    status: status.clone(),
+                })
+                .set(*n);
         }
     }
 

@@ -100,6 +100,11 @@ impl Grant {
     }
 
     /// Create, list and revoke tokens.
+    /// Read recordings' workflows, and replay, park or unpark them.
+    pub fn may_operate_recordings(&self) -> bool {
+        self.role != Role::Consumer
+    }
+
     pub fn may_manage_tokens(&self) -> bool {
         self.role == Role::Admin
     }

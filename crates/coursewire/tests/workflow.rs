@@ -308,6 +308,102 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
         }
     });
     assert!(audited > 10, "the day had recordings to check ({audited})");
+
+    // The same, through the API: the list, one recording's steps, and a replay that ends
+    // where it was (every command reads first: the session keeps its folder and name and
+    // its module item stays one).
+    let (status, list) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/recordings?state=audited",
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let listed = list["recordings"].as_array().unwrap();
+    assert!(listed.len() >= audited, "{} listed", listed.len());
+    let id = listed[0]["recording_id"].as_str().unwrap().to_owned();
+    let (status, shown) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/recordings/{id}"),
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    let actions: Vec<&str> = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["action"].as_str())
+        .collect();
+    for step in [
+        "workflow.detected",
+        "workflow.filed",
+        "workflow.posted",
+        "workflow.audited",
+    ] {
+        assert!(actions.contains(&step), "{id}: {actions:?}");
+    }
+    let (status, _) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/recordings/no-such-session",
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/recordings/{id}/park"),
+            ADMIN,
+            Some(&serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(status, 422, "a park needs a reason: {body}");
+    let before = sim.with_world_read(|w| {
+        let s = &w.panopto.sessions[&id];
+        (s.folder_id.clone(), s.name.clone())
+    });
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/recordings/{id}/replay"),
+            ADMIN,
+            Some(&serde_json::json!({"reason": "test"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let mut replayed = None;
+    for _ in 0..300 {
+        let row = store.workflow(&id).await.unwrap().unwrap();
+        let p = progress(&row);
+        if p.generation == 1 && row.state == "audited" {
+            replayed = Some(p);
+            break;
+        }
+        // The executor waits on the simulator's clock between looks.
+        sim.clock().advance(Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let replayed = replayed.expect("the replay ran to audited");
+    assert!(replayed.drift.is_empty());
+    sim.with_world_read(|w| {
+        let s = &w.panopto.sessions[&id];
+        assert_eq!((s.folder_id.clone(), s.name.clone()), before);
+        let links = w
+            .uni
+            .module_items
+            .iter()
+            .filter(|i| i.workflow_state == "active")
+            .filter(|i| i.external_url.as_deref().is_some_and(|x| x.ends_with(&id)))
+            .count();
+        assert_eq!(links, 1, "the replay made no second item");
+    });
     eprintln!("{audited} recordings audited, {wrong_room} recorded in the wrong room");
     assert_eq!(sim.counters().panopto.throttled, 0, "zero 429s");
     app.stop().await.unwrap();

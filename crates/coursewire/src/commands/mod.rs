@@ -8,6 +8,7 @@ pub mod demo;
 pub mod import;
 pub mod migrate;
 pub mod reconcile;
+pub mod recordings;
 pub mod replay;
 pub mod rules;
 pub mod serve;

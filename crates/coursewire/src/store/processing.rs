@@ -385,6 +385,15 @@ impl Store {
         Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 
+    /// Every audit row about `subject`, oldest first.
+    pub async fn audit_for_subject(&self, subject: &str) -> StoreResult<Vec<AuditEntry>> {
+        let rows: Vec<AuditRecord> = sql("SELECT * FROM audit_log WHERE subject = $1 ORDER BY id")
+            .bind(subject)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+
     /// Replay: puts the rows received in `[from_ms, to_ms)` that were processed (and, if
     /// asked, quarantined) back to `pending` with no attempts, in one transaction. Returns how
     /// many. Processing them again is idempotent: the catalog's versions make a second run a

@@ -270,6 +270,13 @@ impl Store {
     }
 
     /// Commands by status (`pending`, `done`, `failed`): for metrics and `/api/v1/status`.
+    /// Recordings per workflow state.
+    pub async fn workflow_state_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        sql("SELECT state, COUNT(*) FROM recording_workflows GROUP BY state ORDER BY state")
+            .fetch_all(&self.pool)
+            .await
+    }
+
     pub async fn command_counts(&self) -> StoreResult<Vec<(String, String, i64)>> {
         sql(
             "SELECT step, status, COUNT(*) FROM workflow_commands GROUP BY step, status \

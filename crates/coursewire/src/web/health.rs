@@ -174,6 +174,15 @@ fn take_turn(state: &AppState) -> bool {
 }
 
 async fn read_store_gauges(state: &AppState) {
+    match (
+        state.store.workflow_state_counts().await,
+        state.store.command_counts().await,
+    ) {
+        (Ok(states), Ok(commands)) => state.metrics.set_workflow(&states, &commands),
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::warn!(error = %err, "workflow counts unavailable for /metrics")
+        }
+    }
     match state.store.inbox_depth().await {
         Ok(depth) => state.metrics.set_inbox_depth(&depth),
         Err(err) => tracing::warn!(error = %err, "inbox depth unavailable for /metrics"),

@@ -1,7 +1,7 @@
 //! The lecture catalog, read: `/api/v1/rooms` (each room with the recorder the timetable puts
 //! there and the state Panopto last reported for it), `/api/v1/meetings?date=&section=` (the
-//! lectures of one local date, cancellations included with their reason) and
-//! `/api/v1/recordings?state=` (Panopto sessions as last observed). For operators and admins.
+//! lectures of one local date, cancellations included with their reason). For operators and
+//! admins. (Recordings, with what Panopto last said of each, are `recordings.rs`'s.)
 
 use std::collections::BTreeMap;
 
@@ -113,33 +113,4 @@ pub async fn meetings(
     Ok(Json(
         json!({ "date": date.to_string(), "meetings": lectures }),
     ))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RecordingsQuery {
-    /// Panopto's session state (`Scheduled`, `Recording`, `Processing`, `Complete`…).
-    pub state: Option<String>,
-}
-
-pub async fn recordings(
-    caller: ApiCaller,
-    State(state): State<AppState>,
-    Query(q): Query<RecordingsQuery>,
-) -> Result<Json<Value>, ApiError> {
-    allow(&caller)?;
-    let recordings: Vec<Value> = live(&state, EntityKind::Recording)
-        .await?
-        .into_iter()
-        .filter(|r| {
-            q.state
-                .as_deref()
-                .is_none_or(|s| text(r, "state") == Some(s))
-        })
-        .map(|r| {
-            let mut body = Value::Object(r.state);
-            body["observed_at_ms"] = r.version.time_ms.into();
-            body
-        })
-        .collect();
-    Ok(Json(json!({ "recordings": recordings })))
 }

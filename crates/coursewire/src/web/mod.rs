@@ -8,6 +8,7 @@ mod error;
 mod health;
 mod hooks;
 mod lectures;
+mod recordings;
 mod subscriptions;
 mod tokens;
 
@@ -91,7 +92,9 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         )
         .route("/api/v1/rooms", get(lectures::rooms))
         .route("/api/v1/meetings", get(lectures::meetings))
-        .route("/api/v1/recordings", get(lectures::recordings))
+        .route("/api/v1/recordings", get(recordings::list))
+        .route("/api/v1/recordings/{id}", get(recordings::show))
+        .route("/api/v1/recordings/{id}/{action}", post(recordings::act))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::add))
         .route("/api/v1/tokens/{name}", delete(tokens::revoke))
         .with_state(state)

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod effects;
 pub mod execute;
 pub mod matching;
+pub mod operate;
 pub mod plan;
 pub mod roster;
 pub mod steps;
