@@ -229,28 +229,24 @@ async fn apply_step(
             }
         }
         tx.save_entity(&entity, ctx.now_ms).await?;
-        if entity.entity.kind == EntityKind::Recording
-            && matches!(merged.outcome, Outcome::Changed(_))
-        {
+        // What a catalog change sets going in the recording workflow, in this transaction.
+        if matches!(merged.outcome, Outcome::Changed(_)) {
             let cause = Cause {
                 inbox_id: row.id,
                 key: &observed.version.tie,
                 cause_id: &observed.cause_id,
                 now_ms: ctx.now_ms,
             };
-            let seen = Input::Seen(apply::seen_of(&entity));
-            apply::advance(tx, &entity, seen, cause, None).await?;
-        }
-        if entity.entity.kind == EntityKind::Enrollment
-            && matches!(merged.outcome, Outcome::Changed(_))
-        {
-            let cause = Cause {
-                inbox_id: row.id,
-                key: &observed.version.tie,
-                cause_id: &observed.cause_id,
-                now_ms: ctx.now_ms,
-            };
-            apply::roster_changed(tx, &entity, cause).await?;
+            match entity.entity.kind {
+                EntityKind::Recording => {
+                    let seen = Input::Seen(apply::seen_of(&entity));
+                    apply::advance(tx, &entity, seen, cause, None).await?;
+                }
+                EntityKind::Enrollment => {
+                    apply::roster_changed(tx, &entity, cause).await?;
+                }
+                _ => {}
+            }
         }
     }
     tx.append_audit(&AuditEntry {
