@@ -20,14 +20,6 @@ use sim::{SimConfig, Simulator};
 const INTERVAL_S: i64 = 60;
 const ADMIN: &str = "poll-test-admin-token";
 
-async fn start_sim(config: SimConfig) -> (Simulator, String) {
-    let sim = Simulator::new(config).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(sim.clone().serve(listener, std::future::pending()));
-    (sim, base)
-}
-
 fn sim_config(seed: u64) -> SimConfig {
     let mut c = SimConfig::small(seed).paused();
     c.panopto_limits = PanoptoLimits {
@@ -112,7 +104,7 @@ async fn a_teaching_day_reaches_the_catalog_within_one_poll_interval(backend: Ba
     let Some(db) = TestDb::new(backend).await else {
         return;
     };
-    let (sim, base) = start_sim(sim_config(41)).await;
+    let (sim, base) = common::serve_sim(sim_config(41)).await;
     // Midnight before the first day of term: lectures are scheduled at the start of the day.
     sim.clock().advance(Duration::from_secs(6 * 3600));
     sim.tick();

@@ -24,14 +24,6 @@ use sim::{SimConfig, Simulator};
 const ADMIN: &str = "workflow-test-admin-token";
 const CANVAS_TOKEN: &str = "workflow-test-canvas-token";
 
-async fn start_sim(config: SimConfig) -> (Simulator, String) {
-    let sim = Simulator::new(config).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(sim.clone().serve(listener, std::future::pending()));
-    (sim, base)
-}
-
 fn sim_config(seed: u64) -> SimConfig {
     let mut c = SimConfig::small(seed)
         .paused()
@@ -96,7 +88,7 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;
     };
-    let (sim, base) = start_sim(sim_config(61)).await;
+    let (sim, base) = common::serve_sim(sim_config(61)).await;
     let mut faults = sim.faults();
     faults.panopto.wrong_room_probability = 0.1;
     sim.set_faults(faults).unwrap();
@@ -126,10 +118,14 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
             .filter(|(_, status, _)| status == "pending")
             .map(|(_, _, n)| n)
             .sum::<i64>();
-        if pending == 0 && open == 0 {
+        // Live Events still queued in the simulator (an enrollment change of the day's last
+        // minutes) and the executor's next look both wait on the simulator's clock.
+        let deliveries = sim.counters().live_events.pending;
+        if pending == 0 && open == 0 && deliveries == 0 {
             settled = true;
             break;
         }
+        sim.clock().advance(Duration::from_secs(1));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let counts = store.command_counts().await.unwrap();

@@ -603,3 +603,12 @@ pub fn json_report(output: &std::process::Output) -> Value {
     );
     serde_json::from_slice(&output.stdout).expect("a JSON report on stdout")
 }
+
+/// The simulator serving over real HTTP on a free loopback port; its base URL.
+pub async fn serve_sim(config: sim::SimConfig) -> (sim::Simulator, String) {
+    let sim = sim::Simulator::new(config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(sim.clone().serve(listener, std::future::pending()));
+    (sim, base)
+}
