@@ -499,6 +499,9 @@ async fn workflow_commands_are_one_row_per_key_shared_by_lease_and_fenced(db: Te
         meeting_id: Some("12".into()),
         lecture_date: Some("2025-11-03".into()),
         updated_at_ms: 1_000,
+        ready_at_ms: Some(400),
+        posted_at_ms: Some(1_000),
+        drift_found: 2,
     };
     tx.save_workflow(&row).await.unwrap();
     assert_eq!(
@@ -517,6 +520,9 @@ async fn workflow_commands_are_one_row_per_key_shared_by_lease_and_fenced(db: Te
     );
     assert_eq!(tx.load_workflow("sess-1").await.unwrap(), Some(row.clone()));
     tx.commit().await.unwrap();
+    assert_eq!(store.post_latencies(1_000).await.unwrap(), vec![600]);
+    assert!(store.post_latencies(1_001).await.unwrap().is_empty());
+    assert_eq!(store.drift_found().await.unwrap(), 2);
 
     // Two executors share the queue: each command is claimed by one of them.
     let a = store

@@ -65,6 +65,7 @@ pub struct Counters {
     pub panopto: PanoptoCounters,
     pub lectures: LectureCounters,
     pub timeline: TimelineCounters,
+    pub writes: Writes,
 }
 
 impl Counters {
@@ -75,6 +76,47 @@ impl Counters {
             .get(&token_label(token))
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+/// Writes made through the APIs (Canvas and Panopto), by operation and target: a write
+/// repeated on one target shows here even when it changed nothing the second time, so a
+/// test can tell "done once" from "done twice" (a folder created, a session moved, a grant,
+/// a module item). Operations are named `<thing>.<verb>` (`folder.create`, `session.move`,
+/// `module_item.create`); a target names what was written (`<parent>/<name>`, an id, `<folder>
+/// <role> <principal>`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Writes(pub BTreeMap<String, BTreeMap<String, u64>>);
+
+impl Writes {
+    pub fn record(&mut self, op: &str, target: impl Into<String>) {
+        *self
+            .0
+            .entry(op.to_owned())
+            .or_default()
+            .entry(target.into())
+            .or_default() += 1;
+    }
+
+    /// Writes of `op`, on every target.
+    pub fn total(&self, op: &str) -> u64 {
+        self.0.get(op).map_or(0, |t| t.values().sum())
+    }
+
+    /// Targets `op` wrote more than once, with their counts.
+    pub fn repeated(&self, op: &str) -> Vec<(String, u64)> {
+        self.0
+            .get(op)
+            .into_iter()
+            .flatten()
+            .filter(|(_, n)| **n > 1)
+            .map(|(t, n)| (t.clone(), *n))
+            .collect()
+    }
+
+    /// Every write of every operation.
+    pub fn all(&self) -> u64 {
+        self.0.values().flat_map(|t| t.values()).sum()
     }
 }
 
@@ -133,5 +175,23 @@ impl Stats {
         if status.is_client_error() || status.is_server_error() {
             e.errors += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Writes;
+
+    #[test]
+    fn a_write_repeated_on_one_target_is_told_from_writes_on_two() {
+        let mut w = Writes::default();
+        w.record("session.move", "s1");
+        w.record("session.move", "s2");
+        assert!(w.repeated("session.move").is_empty());
+        w.record("session.move", "s1");
+        assert_eq!(w.repeated("session.move"), vec![("s1".to_owned(), 2)]);
+        assert_eq!((w.total("session.move"), w.total("folder.create")), (3, 0));
+        w.record("folder.create", "/x");
+        assert_eq!(w.all(), 4);
     }
 }

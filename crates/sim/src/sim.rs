@@ -158,7 +158,7 @@ impl Shared {
 
     pub fn counters(&self) -> Counters {
         let now = self.clock.now_ms();
-        let (lectures, timeline) = self.with_world_read(|w| {
+        let (lectures, timeline, writes) = self.with_world_read(|w| {
             (
                 LectureCounters {
                     sessions: w.panopto.sessions.len() as u64,
@@ -168,6 +168,7 @@ impl Shared {
                     applied: w.timeline.applied,
                     pending: w.timeline.pending() as u64,
                 },
+                w.writes.clone(),
             )
         });
         let stats = self.stats();
@@ -178,6 +179,7 @@ impl Shared {
             panopto: stats.panopto.clone(),
             lectures,
             timeline,
+            writes,
         }
     }
 }
@@ -202,6 +204,7 @@ impl Simulator {
             panopto,
             uni,
             outbox: Vec::new(),
+            writes: Default::default(),
         };
         let shared = Shared {
             tokens: Mutex::new(TokenStore::new(

@@ -17,6 +17,8 @@ pub struct World {
     pub timeline: Timeline,
     pub envelopes: Envelopes,
     pub outbox: Vec<Value>,
+    /// Writes made through the APIs (see [`crate::counters::Writes`]).
+    pub writes: crate::counters::Writes,
 }
 
 impl World {

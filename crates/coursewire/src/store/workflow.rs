@@ -23,6 +23,13 @@ pub struct WorkflowRow {
     pub lecture_date: Option<String>,
     #[sqlx(rename = "updated_at")]
     pub updated_at_ms: i64,
+    /// First ready to post (complete, captioned if the rule waits), first posted.
+    #[sqlx(rename = "ready_at")]
+    pub ready_at_ms: Option<i64>,
+    #[sqlx(rename = "posted_at")]
+    pub posted_at_ms: Option<i64>,
+    /// Audits that found drift.
+    pub drift_found: i64,
 }
 
 /// A command the workflow asked for.
@@ -82,17 +89,22 @@ impl ProcessingTx {
 
     pub async fn save_workflow(&mut self, row: &WorkflowRow) -> StoreResult<()> {
         sql("INSERT INTO recording_workflows \
-             (recording_id, state, progress, meeting_id, lecture_date, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (recording_id) DO UPDATE SET \
+             (recording_id, state, progress, meeting_id, lecture_date, updated_at, \
+              ready_at, posted_at, drift_found) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (recording_id) DO UPDATE SET \
              state = excluded.state, progress = excluded.progress, \
              meeting_id = excluded.meeting_id, lecture_date = excluded.lecture_date, \
-             updated_at = excluded.updated_at")
+             updated_at = excluded.updated_at, ready_at = excluded.ready_at, \
+             posted_at = excluded.posted_at, drift_found = excluded.drift_found")
         .bind(&row.recording_id)
         .bind(&row.state)
         .bind(&row.progress)
         .bind(&row.meeting_id)
         .bind(&row.lecture_date)
         .bind(row.updated_at_ms)
+        .bind(row.ready_at_ms)
+        .bind(row.posted_at_ms)
+        .bind(row.drift_found)
         .execute(&mut self.tx)
         .await?;
         Ok(())
@@ -275,6 +287,26 @@ impl Store {
         sql("SELECT state, COUNT(*) FROM recording_workflows GROUP BY state ORDER BY state")
             .fetch_all(&self.pool)
             .await
+    }
+
+    /// Milliseconds from ready to posted of the recordings first posted at or after
+    /// `since_ms`, shortest first.
+    pub async fn post_latencies(&self, since_ms: i64) -> StoreResult<Vec<i64>> {
+        let rows: Vec<(i64,)> = sql("SELECT posted_at - ready_at FROM recording_workflows \
+             WHERE posted_at >= $1 AND ready_at IS NOT NULL ORDER BY 1")
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(ms,)| ms).collect())
+    }
+
+    /// Audits that found drift, over every recording.
+    pub async fn drift_found(&self) -> StoreResult<i64> {
+        let (n,): (i64,) =
+            sql("SELECT CAST(COALESCE(SUM(drift_found), 0) AS BIGINT) FROM recording_workflows")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n)
     }
 
     pub async fn command_counts(&self) -> StoreResult<Vec<(String, String, i64)>> {

@@ -183,6 +183,16 @@ async fn read_store_gauges(state: &AppState) {
             tracing::warn!(error = %err, "workflow counts unavailable for /metrics")
         }
     }
+    let day_ago = state.clock.now_ms() - 24 * 3_600_000;
+    match (
+        state.store.post_latencies(day_ago).await,
+        state.store.drift_found().await,
+    ) {
+        (Ok(latencies), Ok(drift)) => state.metrics.set_workflow_timings(&latencies, drift),
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::warn!(error = %err, "workflow timings unavailable for /metrics")
+        }
+    }
     match state.store.inbox_depth().await {
         Ok(depth) => state.metrics.set_inbox_depth(&depth),
         Err(err) => tracing::warn!(error = %err, "inbox depth unavailable for /metrics"),

@@ -316,7 +316,7 @@ pub async fn advance(
         Some(l) => Some(plan_for(tx, l).await?),
         None => None,
     };
-    let next = steps::next(
+    let mut next = steps::next(
         &id,
         before.as_ref(),
         &input,
@@ -324,6 +324,7 @@ pub async fn advance(
         plan.as_ref(),
         &seen,
     );
+    stamp(&mut next.progress, cause.now_ms);
     let moved = before.as_ref().map(|p| p.state) != Some(next.progress.state);
     if before.as_ref() == Some(&next.progress) && next.commands.is_empty() {
         return Ok(Advanced {
@@ -342,6 +343,9 @@ pub async fn advance(
         meeting_id: p.lecture.as_ref().map(|l| l.meeting_id.clone()),
         lecture_date: p.lecture.as_ref().map(|l| l.date.clone()),
         updated_at_ms: cause.now_ms,
+        ready_at_ms: p.ready_at_ms,
+        posted_at_ms: p.posted_at_ms,
+        drift_found: i64::from(p.drift_found),
     })
     .await?;
     let commands: Vec<NewCommand> = next
@@ -427,6 +431,17 @@ pub async fn advance(
         commands: commands.len(),
         change_event_id,
     })
+}
+
+/// The first time the recording was ready to post and was posted (the step-latency metric
+/// and the term report read them); later replays keep the first.
+fn stamp(p: &mut steps::Progress, now_ms: i64) {
+    if p.ready_at_ms.is_none() && p.ready_to_post() {
+        p.ready_at_ms = Some(now_ms);
+    }
+    if p.posted_at_ms.is_none() && p.item.is_some() {
+        p.posted_at_ms = Some(now_ms);
+    }
 }
 
 fn input_label(input: &Input) -> Value {

@@ -128,6 +128,38 @@ pub struct Progress {
     /// Drift repairs in a row; an audit that still finds drift after two is only reported.
     #[serde(default)]
     pub repairs: u32,
+    /// Audits that found drift, over the recording's life.
+    #[serde(default)]
+    pub drift_found: u32,
+    /// When it was first ready to post (complete, and captioned if the rule waits), and when
+    /// its item was first posted: set by the caller, which knows the time (unix ms).
+    #[serde(default)]
+    pub ready_at_ms: Option<i64>,
+    #[serde(default)]
+    pub posted_at_ms: Option<i64>,
+}
+
+impl Progress {
+    /// Complete, and captioned when its plan waits for captions.
+    pub fn ready_to_post(&self) -> bool {
+        self.complete
+            && (self.captions
+                || !self
+                    .plan
+                    .as_ref()
+                    .is_some_and(|plan| plan.post_waits_for_captions))
+    }
+
+    /// What a person changed by hand since the recording was audited: it is in another
+    /// folder, or has another name, than its plan says.
+    fn edited_since_audit(&self, seen: &Seen) -> bool {
+        let moved = seen.folder_id.is_some() && seen.folder_id != self.folder_id;
+        let renamed = self
+            .plan
+            .as_ref()
+            .is_some_and(|plan| plan.session_name != seen.name);
+        self.state == State::Audited && self.drift.is_empty() && (moved || renamed)
+    }
 }
 
 /// Drift repairs tried in a row before the difference is only reported (something keeps
@@ -312,6 +344,9 @@ pub fn next(
         failure: None,
         generation: 0,
         repairs: 0,
+        drift_found: 0,
+        ready_at_ms: None,
+        posted_at_ms: None,
     });
     p.captions |= seen.captions;
     p.complete |= seen.complete();
@@ -369,6 +404,13 @@ pub fn next(
             p.repairs = 0;
         }
         Input::Done(outcome) => apply(&mut p, outcome),
+        // Moved or renamed by a person after its audit (the poller saw it): audited again, as
+        // a new generation (a new audit row), which records the drift and repairs or
+        // reports it per rule. Drift already reported is not audited again on every change.
+        Input::Seen(_) if p.edited_since_audit(seen) => {
+            p.state = State::Posted;
+            p.generation += 1;
+        }
         Input::Seen(_) => {}
     }
     if p.state == State::Parked && progress.is_some() && !needs_match(progress, input) {
@@ -503,6 +545,9 @@ fn apply(p: &mut Progress, outcome: &Outcome) {
         Outcome::Posted { item } => p.item = Some(item.clone()),
         Outcome::Audited { drift } => {
             p.drift = drift.clone();
+            if !drift.is_empty() {
+                p.drift_found += 1;
+            }
             if drift.is_empty() {
                 p.repairs = 0;
                 p.state = State::Audited;
@@ -760,6 +805,9 @@ mod tests {
             failure: None,
             generation: 0,
             repairs: 0,
+            drift_found: 0,
+            ready_at_ms: None,
+            posted_at_ms: None,
         };
         let drift = Input::Done(Outcome::Audited {
             drift: vec!["moved to folder x by a person".into()],
@@ -790,6 +838,76 @@ mod tests {
     }
 
     #[test]
+    fn a_session_moved_by_hand_after_its_audit_is_audited_again_once() {
+        let p = Progress {
+            state: State::Audited,
+            lecture: Some(lecture(&["S1"])),
+            parked: None,
+            plan: Some(plan()),
+            folder_id: Some("f1".into()),
+            access: ["S1".to_owned()].into(),
+            captions: true,
+            complete: true,
+            item: Some(item()),
+            drift: vec![],
+            failure: None,
+            generation: 0,
+            repairs: 0,
+            drift_found: 0,
+            ready_at_ms: None,
+            posted_at_ms: None,
+        };
+        let mut as_filed = seen("Complete", true);
+        as_filed.folder_id = Some("f1".into());
+        as_filed.name = plan().session_name;
+        let n = next(
+            "sess",
+            Some(&p),
+            &Input::Seen(as_filed.clone()),
+            None,
+            Some(&plan()),
+            &as_filed,
+        );
+        assert!(n.commands.is_empty(), "as it was filed: nothing to do");
+        let mut moved = as_filed.clone();
+        moved.folder_id = Some("another course".into());
+        let n = next(
+            "sess",
+            Some(&p),
+            &Input::Seen(moved.clone()),
+            None,
+            Some(&plan()),
+            &moved,
+        );
+        assert_eq!(steps(&n.commands), vec!["audit"]);
+        assert_eq!(n.progress.generation, 1, "a new audit row");
+        let n = next(
+            "sess",
+            Some(&n.progress),
+            &Input::Done(Outcome::Audited {
+                drift: vec!["moved by a person".into()],
+            }),
+            None,
+            Some(&plan()),
+            &moved,
+        );
+        assert_eq!(n.progress.drift_found, 1);
+        assert_eq!(steps(&n.commands), vec!["file"], "repaired per rule");
+        // Drift only reported stays reported: the next change is not audited again.
+        let mut reported = p.clone();
+        reported.drift = vec!["moved by a person".into()];
+        let n = next(
+            "sess",
+            Some(&reported),
+            &Input::Seen(moved.clone()),
+            None,
+            Some(&plan()),
+            &moved,
+        );
+        assert!(n.commands.is_empty());
+    }
+
+    #[test]
     fn a_new_name_template_refiles_and_a_deleted_session_is_withdrawn_with_its_item() {
         let p = Progress {
             state: State::Audited,
@@ -805,6 +923,9 @@ mod tests {
             failure: None,
             generation: 0,
             repairs: 0,
+            drift_found: 0,
+            ready_at_ms: None,
+            posted_at_ms: None,
         };
         let mut renamed = plan();
         renamed.session_name = "BIO 101 S1 2025-11-03".into();

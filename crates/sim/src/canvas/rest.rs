@@ -864,7 +864,9 @@ pub async fn create_module(
             .map(|x| x.min(u64::from(u32::MAX)) as u32);
         let role = changes::role_in(&w.uni, cid, ctx.caller.user_id);
         let origin = origin_for(&ctx, "POST", role);
+        let target = format!("{cid} {name}");
         let mid = changes::create_module(w, cid, name, position, &origin, now)?;
+        w.writes.record("module.create", target);
         let m = w.uni.modules.get(mid).ok_or(ApiError::Internal)?;
         Ok(one(render::module(&w.uni, m, &ctx.origin, false)))
     })
@@ -891,6 +893,7 @@ pub async fn update_module(
             &origin,
             now,
         )?;
+        w.writes.record("module.update", format!("{cid} {mid}"));
         let m = w.uni.modules.get(mid).ok_or(ApiError::Internal)?;
         Ok(one(render::module(&w.uni, m, &ctx.origin, false)))
     })
@@ -908,6 +911,7 @@ pub async fn delete_module(
         let role = changes::role_in(&w.uni, cid, ctx.caller.user_id);
         let origin = origin_for(&ctx, "DELETE", role);
         changes::delete_module(w, cid, mid, &origin, now)?;
+        w.writes.record("module.delete", format!("{cid} {mid}"));
         let m = w.uni.modules.get(mid).ok_or(ApiError::Internal)?;
         Ok(one(render::module(&w.uni, m, &ctx.origin, false)))
     })
@@ -997,7 +1001,12 @@ pub async fn create_module_item(
         };
         let role = changes::role_in(&w.uni, cid, ctx.caller.user_id);
         let origin = origin_for(&ctx, "POST", role);
+        let target = item.external_url.clone().or(item.title.clone());
         let iid = changes::create_module_item(w, cid, mid, item, &origin, now)?;
+        w.writes.record(
+            "module_item.create",
+            format!("{cid} {}", target.unwrap_or_default()),
+        );
         let item = w.uni.module_items.get(iid).ok_or(ApiError::Internal)?;
         Ok(one(render::module_item(&w.uni, item, &ctx.origin)))
     })
@@ -1024,6 +1033,7 @@ pub async fn update_module_item(
         let role = changes::role_in(&w.uni, cid, ctx.caller.user_id);
         let origin = origin_for(&ctx, "PUT", role);
         changes::update_module_item(w, cid, mid, iid, patch, &origin, now)?;
+        w.writes.record("module_item.update", format!("{cid} {iid}"));
         let item = w.uni.module_items.get(iid).ok_or(ApiError::Internal)?;
         Ok(one(render::module_item(&w.uni, item, &ctx.origin)))
     })
@@ -1041,6 +1051,7 @@ pub async fn delete_module_item(
         let iid = id(&iid)?;
         let origin = origin_for(&ctx, "DELETE", None);
         changes::delete_module_item(w, cid, mid, iid, &origin, now)?;
+        w.writes.record("module_item.delete", format!("{cid} {iid}"));
         let item = w.uni.module_items.get(iid).ok_or(ApiError::Internal)?;
         Ok(one(render::module_item(&w.uni, item, &ctx.origin)))
     })

@@ -307,6 +307,7 @@ pub async fn update_folder(State(s): State<AppState>, Path(id): Path<String>, bo
                 return Err(invalid("a folder cannot be its own parent"));
             }
         }
+        w.writes.record("folder.update", id.clone());
         let f = w
             .panopto
             .folders
@@ -376,7 +377,9 @@ pub async fn create_folder(State(s): State<AppState>, body: Bytes) -> Res {
         if let Some(p) = &parent {
             live_folder(&w.panopto, p)?;
         }
+        let target = format!("{}/{}", parent.as_deref().unwrap_or(""), c.name);
         let id = w.panopto.create_folder(c.name, c.description, parent);
+        w.writes.record("folder.create", target);
         let f = w
             .panopto
             .folders
@@ -500,6 +503,12 @@ pub async fn update_session(State(s): State<AppState>, Path(id): Path<String>, b
         if let Some(f) = &u.folder_id {
             live_folder(&w.panopto, f)?;
         }
+        if u.name.as_ref().is_some_and(|n| !n.trim().is_empty()) {
+            w.writes.record("session.rename", id.clone());
+        }
+        if u.folder_id.is_some() {
+            w.writes.record("session.move", id.clone());
+        }
         let x = w
             .panopto
             .sessions
@@ -524,6 +533,7 @@ pub async fn delete_session(State(s): State<AppState>, Path(id): Path<String>) -
     let now = s.clock.now_ms();
     s.with_world(|w| {
         live_session(&w.panopto, &id, now)?;
+        w.writes.record("session.delete", id.clone());
         if let Some(x) = w.panopto.sessions.get_mut(&id) {
             x.deleted_ms = Some(now);
         }
@@ -662,6 +672,26 @@ enum Target {
     Session(String),
 }
 
+impl Target {
+    fn id(&self) -> String {
+        match self {
+            Target::Folder(id) | Target::Session(id) => id.clone(),
+        }
+    }
+
+    /// The write counter's name for `verb` on this kind of target.
+    fn write(&self, verb: &str) -> &'static str {
+        match (self, verb) {
+            (Target::Folder(_), "grant") => "folder.grant",
+            (Target::Folder(_), "revoke") => "folder.revoke",
+            (Target::Folder(_), _) => "folder.access_settings",
+            (Target::Session(_), "grant") => "session.grant",
+            (Target::Session(_), "revoke") => "session.revoke",
+            (Target::Session(_), _) => "session.access_settings",
+        }
+    }
+}
+
 fn target(kind: &str, id: String) -> Result<Target, PError> {
     match kind {
         "folders" => Ok(Target::Folder(id)),
@@ -721,6 +751,7 @@ pub async fn put_access(
                 }
             }
         }
+        w.writes.record(t.write("access_settings"), t.id());
         Ok(StatusCode::OK.into_response())
     })
 }
@@ -824,6 +855,7 @@ pub async fn add_permission(
         if !principal_ok {
             return Err(not_found("principal"));
         }
+        let written = format!("{} {role} {}", t.id(), c.principal_id);
         let perm = world::Permission {
             principal_type: c.principal_type,
             principal_id: c.principal_id.clone(),
@@ -859,6 +891,7 @@ pub async fn add_permission(
                 }
             }
         }
+        w.writes.record(t.write("grant"), written);
         Ok(StatusCode::OK.into_response())
     })
 }
@@ -899,6 +932,7 @@ pub async fn remove_permissions(
                 }
             }
         }
+        w.writes.record(t.write("revoke"), format!("{} {pid}", t.id()));
         Ok(StatusCode::OK.into_response())
     })
 }

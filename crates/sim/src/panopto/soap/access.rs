@@ -101,6 +101,14 @@ pub fn prepare(op: &str, text: &str, ctx: &Context) -> Option<Prepared> {
                         "the folder inherits its access from its parent: grants cannot be added",
                     ));
                 }
+                let op = if granting {
+                    "folder.grant"
+                } else {
+                    "folder.revoke"
+                };
+                for (_, id) in &who {
+                    w.writes.record(op, format!("{folder} {role} {id}"));
+                }
                 if let Some(f) = w.panopto.folders.get_mut(&folder) {
                     for (kind, id) in who {
                         if granting {
@@ -124,6 +132,14 @@ pub fn prepare(op: &str, text: &str, ctx: &Context) -> Option<Prepared> {
                 let who = principals(w, call)?;
                 if w.panopto.live_session(&session, now).is_none() {
                     return Err(refused(format!("session {session} does not exist")));
+                }
+                let op = if granting {
+                    "session.grant"
+                } else {
+                    "session.revoke"
+                };
+                for (_, id) in &who {
+                    w.writes.record(op, format!("{session} Viewer {id}"));
                 }
                 if let Some(x) = w.panopto.sessions.get_mut(&session) {
                     for (kind, id) in who {
@@ -150,6 +166,7 @@ pub fn prepare(op: &str, text: &str, ctx: &Context) -> Option<Prepared> {
                 if w.panopto.live_session(&session, now).is_none() {
                     return Err(refused(format!("session {session} does not exist")));
                 }
+                w.writes.record("session.access_settings", session.clone());
                 if let Some(x) = w.panopto.sessions.get_mut(&session) {
                     if inherit {
                         x.access_inherited = on;
@@ -168,6 +185,7 @@ pub fn prepare(op: &str, text: &str, ctx: &Context) -> Option<Prepared> {
         "UpdateFolderIsPublic" => generic(text, move |w, _, call| {
             let folder = call.text("folderId")?;
             let on = call.bool("isPublic")?;
+            w.writes.record("folder.access_settings", folder.clone());
             let f = w
                 .panopto
                 .folders

@@ -105,6 +105,8 @@ pub fn prepare(op: &str, text: &str, ctx: &Context) -> Option<Prepared> {
                         "another folder already has external id {external}"
                     )));
                 }
+                w.writes.record("folder.external_id", id.clone());
+                let p = &mut w.panopto;
                 if let Some(f) = p.folders.get_mut(&id) {
                     f.external_id = Some(external);
                     f.external_provider = Some(provider);
@@ -125,7 +127,10 @@ pub fn prepare(op: &str, text: &str, ctx: &Context) -> Option<Prepared> {
             {
                 return Err(refused(format!("parent folder {parent} does not exist")));
             }
+            let target = format!("{}/{name}", parent.as_deref().unwrap_or(""));
             let id = p.create_folder(name, None, parent);
+            w.writes.record("folder.create", target);
+            let p = &mut w.panopto;
             if let Some(f) = p.folders.get_mut(&id)
                 && public
             {
@@ -153,6 +158,9 @@ pub fn prepare(op: &str, text: &str, ctx: &Context) -> Option<Prepared> {
             for id in &ids {
                 p.move_session(id, folder.clone(), now);
             }
+            for id in ids {
+                w.writes.record("session.move", id);
+            }
             Ok(None)
         }),
         "UpdateSessionName" | "UpdateSessionExternalId" => {
@@ -167,6 +175,15 @@ pub fn prepare(op: &str, text: &str, ctx: &Context) -> Option<Prepared> {
                 if naming && value.trim().is_empty() {
                     return Err(refused("a session needs a name"));
                 }
+                w.writes.record(
+                    if naming {
+                        "session.rename"
+                    } else {
+                        "session.external_id"
+                    },
+                    id.clone(),
+                );
+                let p = &mut w.panopto;
                 if let Some(x) = p.sessions.get_mut(&id) {
                     if naming {
                         x.name = value;

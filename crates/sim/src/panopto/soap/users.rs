@@ -114,6 +114,11 @@ pub fn prepare(op: &str, text: &str, ctx: &Context) -> Option<Prepared> {
                     "an external group {provider}:{external_id} already exists"
                 )));
             }
+            let target = format!("{provider}:{external_id}");
+            let added: Vec<String> = members
+                .iter()
+                .map(|m| format!("{external_id} {m}"))
+                .collect();
             let id = p.new_guid();
             let group = Group {
                 id: id.clone(),
@@ -126,6 +131,10 @@ pub fn prepare(op: &str, text: &str, ctx: &Context) -> Option<Prepared> {
             };
             let answer = group_contract(&group);
             p.groups.insert(id, group);
+            w.writes.record("group.create", target);
+            for m in added {
+                w.writes.record("group.add_member", m);
+            }
             Ok(Some(Value::Contract {
                 ns: SoapGroup::NS,
                 members: answer,
@@ -137,6 +146,15 @@ pub fn prepare(op: &str, text: &str, ctx: &Context) -> Option<Prepared> {
                 let provider = call.text("externalProviderName")?;
                 let external_id = call.text("externalGroupId")?;
                 let members = known_members(&w.uni, call.list("memberIds"))?;
+                external_group(&mut w.panopto, &provider, &external_id)?;
+                let op = if adding {
+                    "group.add_member"
+                } else {
+                    "group.remove_member"
+                };
+                for m in &members {
+                    w.writes.record(op, format!("{external_id} {m}"));
+                }
                 let g = external_group(&mut w.panopto, &provider, &external_id)?;
                 if adding {
                     g.members.extend(members);
