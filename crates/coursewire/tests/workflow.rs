@@ -4,7 +4,12 @@
 //! `audited` in its section's folder under its course folder with the templated name, its
 //! effective viewers (the simulator's answer) are exactly the section's roster, there is
 //! exactly one published module item linking it in the course's "Lecture recordings"
-//! module, and wrong-room sessions land with the meeting they were scheduled for.
+//! module, and wrong-room sessions land with the meeting they were scheduled for. People
+//! move and rename sessions by hand after their audit: the drift is found and repaired, or
+//! only reported in the one course whose rule says so. The name template changes at 14:00:
+//! recordings posted after it carry the new name and the new rule version in their audit;
+//! those posted before keep theirs. A replay makes no write; no folder, group or module
+//! item is made twice (the simulator's write counters).
 
 mod common;
 
@@ -14,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Backend, TestApp, TestDb};
+use coursewire::rules::{RuleSet, Scope, stored as rules};
 use coursewire::sources::sis;
 use coursewire::store::{Store, WorkflowRow};
 use coursewire::workflow::steps::Progress;
@@ -91,6 +97,8 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
     let (sim, base) = common::serve_sim(sim_config(61)).await;
     let mut faults = sim.faults();
     faults.panopto.wrong_room_probability = 0.1;
+    faults.panopto.staff_edit_probability = 0.2;
+    faults.panopto.staff_edit_delay_minutes = 30.0;
     sim.set_faults(faults).unwrap();
     sim.clock().advance(Duration::from_secs(6 * 3600));
     sim.tick();
@@ -101,11 +109,68 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
     import(&sim, &store, dir.path()).await;
 
     let day_start = sim.clock().now_ms();
+    // The course of the day's first session a person will edit only reports drift; the
+    // others repair it.
+    let report_only = sim.with_world_read(|w| {
+        let (_, first) = w
+            .timeline
+            .staff_edits_due()
+            .into_iter()
+            .min()
+            .expect("a person edits a session today");
+        let lecture = w
+            .panopto
+            .lectures
+            .values()
+            .find(|l| l.session_id.as_ref() == Some(&first))
+            .unwrap();
+        w.uni
+            .courses
+            .get(lecture.course_id)
+            .unwrap()
+            .sis_course_id
+            .clone()
+            .unwrap()
+    });
+    let only_report = RuleSet {
+        repair_drift: Some(false),
+        ..RuleSet::default()
+    };
+    rules::save(
+        &store,
+        &Scope::Course(report_only.clone()),
+        &only_report,
+        "test",
+        Some("drift only reported"),
+        day_start,
+    )
+    .await
+    .unwrap();
+
     let end = day_start + 20 * 3_600_000;
+    let rule_change = day_start + 8 * 3_600_000;
+    let mut changed = false;
     sim.clock().set_speed(600.0);
     sim.clock().resume();
     while sim.clock().now_ms() < end {
         tokio::time::sleep(Duration::from_millis(100)).await;
+        if !changed && sim.clock().now_ms() >= rule_change {
+            let dated = RuleSet {
+                session_name_template: Some("{course_code} {section} — {date:%Y-%m-%d}".into()),
+                ..RuleSet::default()
+            };
+            rules::save(
+                &store,
+                &Scope::Root,
+                &dated,
+                "test",
+                Some("ISO dates"),
+                sim.clock().now_ms(),
+            )
+            .await
+            .unwrap();
+            changed = true;
+        }
     }
     sim.clock().pause();
     // What was asked before the pause runs out on the paused clock.
@@ -159,8 +224,19 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
         .into_iter()
         .map(|r| (r.entity.id.as_str().to_owned(), r.state))
         .collect();
+    let quarantined: Vec<String> = store
+        .inbox_after(0, 1_000_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.status_reason.is_some() && r.source != "canvas")
+        .map(|r| format!("{:?} {:?} {:?}", r.subject, r.status, r.status_reason))
+        .collect();
+    assert!(quarantined.is_empty(), "{quarantined:#?}");
     let now = sim.clock().now_ms();
     let (mut audited, mut wrong_room) = (0, 0);
+    let (mut repaired, mut reported) = (0, 0);
+    let (mut old_rules, mut new_rules) = (Vec::new(), Vec::new());
     sim.with_world_read(|w| {
         let u = &w.uni;
         let p = &w.panopto;
@@ -173,12 +249,28 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
             };
             // Complete early enough for a poll and the workflow's commands to follow.
             let settled_by = now - 15 * 60_000;
-            if session.complete_ms.is_none_or(|t| t > settled_by) || session.deleted_ms.is_some() {
+            if session.complete_ms.is_none_or(|t| t > settled_by)
+                || session.deleted_ms.is_some()
+                || session
+                    .staff_edit
+                    .as_ref()
+                    .is_some_and(|e| e.at_ms > settled_by)
+            {
                 continue;
             }
-            let row = rows
-                .get(session_id)
-                .unwrap_or_else(|| panic!("no workflow for session {session_id}"));
+            let row = rows.get(session_id).unwrap_or_else(|| {
+                panic!(
+                    "no workflow for session {session_id}: {} in {} at {}..{}, complete {:?}, \
+                         edit {:?}, catalog {:?}",
+                    session.name,
+                    session.folder_id,
+                    lecture.start_ms,
+                    lecture.end_ms,
+                    session.complete_ms,
+                    session.staff_edit,
+                    catalog.get(session_id)
+                )
+            });
             let progress = progress(row);
             assert_eq!(
                 row.state,
@@ -192,12 +284,29 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
                 lecture.end_ms,
                 catalog.get(session_id)
             );
+            let l = progress.lecture.as_ref().unwrap();
+            let section = u.sections.get(lecture.section_id).unwrap();
+            let course = u.courses.get(lecture.course_id).unwrap();
+            let sis_section = section.sis_section_id.clone().unwrap();
+            if let Some(edit) = &session.staff_edit {
+                assert!(
+                    progress.drift_found >= 1,
+                    "{session_id}: {edit:?} not found"
+                );
+                if course.sis_course_id.as_deref() == Some(report_only.as_str()) {
+                    // Reported, not repaired: still as the person left it.
+                    assert!(!progress.drift.is_empty(), "{session_id}: {edit:?}");
+                    reported += 1;
+                    audited += 1;
+                    continue;
+                }
+                repaired += 1;
+            }
             assert!(
                 progress.drift.is_empty(),
                 "{session_id}: {:?}",
                 progress.drift
             );
-            let l = progress.lecture.as_ref().unwrap();
             assert_eq!(l.meeting_id, lecture.meeting_id.to_string(), "{session_id}");
             assert_eq!(l.date, lecture.date.to_string(), "{session_id}");
             if session.recorder_id != session.scheduled_recorder_id {
@@ -207,10 +316,15 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
                 );
                 wrong_room += 1;
             }
-            // In its section's folder, under the course's, with the templated name.
-            let section = u.sections.get(lecture.section_id).unwrap();
-            let course = u.courses.get(lecture.course_id).unwrap();
-            let sis_section = section.sis_section_id.clone().unwrap();
+            // In its section's folder, under the course's, with the templated name: the new
+            // template's if it was posted under the new rules.
+            let plan = progress.plan.as_ref().unwrap();
+            let dated = plan.rule_version.contains("root@");
+            if dated {
+                new_rules.push((session_id.clone(), row.posted_at_ms.unwrap()));
+            } else {
+                old_rules.push((session_id.clone(), row.posted_at_ms.unwrap()));
+            }
             let folder = p.folders.get(&session.folder_id).unwrap();
             assert_eq!(
                 folder.external_id.as_deref(),
@@ -222,13 +336,17 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
                 p.course_folders.get(&course.id).map(String::as_str),
                 "{session_id}"
             );
-            let name = format!(
-                "{} {} — {}",
-                course.course_code,
-                sis_section,
+            let date = if dated {
+                lecture.date.format("%Y-%m-%d")
+            } else {
                 lecture.date.format("%a %d %b")
+            };
+            let name = format!("{} {} — {date}", course.course_code, sis_section);
+            assert_eq!(
+                session.name, name,
+                "{session_id} under {}",
+                plan.rule_version
             );
-            assert_eq!(session.name, name);
             // Viewers: exactly the section's students, TAs and teachers (enrolled and not gone).
             let roster: BTreeSet<String> = u
                 .enrollments
@@ -304,6 +422,52 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
         }
     });
     assert!(audited > 10, "the day had recordings to check ({audited})");
+    assert!(repaired > 0, "a person's edit was repaired");
+    assert!(reported > 0, "a person's edit was only reported");
+    // The rule change applied to the recordings posted after it, not to those before.
+    assert!(!old_rules.is_empty() && !new_rules.is_empty());
+    for (id, posted) in &old_rules {
+        assert!(
+            *posted < rule_change + 5 * 60_000,
+            "{id} posted under old rules"
+        );
+    }
+    for (id, posted) in &new_rules {
+        assert!(*posted >= rule_change, "{id} posted under new rules");
+    }
+    let (id, _) = &new_rules[0];
+    let audit = store
+        .audit_for_subject(&format!("recording/{id}"))
+        .await
+        .unwrap();
+    let named: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.action == "workflow.audited")
+        .filter_map(|a| a.detail["rule_version"].as_str())
+        .collect();
+    assert!(
+        named.iter().any(|v| v.contains("root@1")),
+        "{id}'s audit names the new rules: {named:?}"
+    );
+    // Nothing made twice: folders, groups, modules, module items.
+    let writes = sim.counters().writes;
+    for op in [
+        "folder.create",
+        "group.create",
+        "module.create",
+        "module_item.create",
+    ] {
+        assert!(writes.total(op) > 0 || op == "module.create", "{op}: none");
+        assert!(
+            writes.repeated(op).is_empty(),
+            "{op}: {:?}",
+            writes.repeated(op)
+        );
+    }
+    assert!(
+        store.drift_found().await.unwrap() >= (repaired + reported) as i64,
+        "drift counted"
+    );
 
     // The same, through the API: the list, one recording's steps, and a replay that ends
     // where it was (every command reads first: the session keeps its folder and name and
@@ -319,7 +483,13 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
     assert_eq!(status, 200, "{list}");
     let listed = list["recordings"].as_array().unwrap();
     assert!(listed.len() >= audited, "{} listed", listed.len());
-    let id = listed[0]["recording_id"].as_str().unwrap().to_owned();
+    // One as it was planned (not one whose drift was only reported).
+    let id = listed
+        .iter()
+        .filter_map(|r| r["recording_id"].as_str())
+        .find(|id| rows.get(*id).is_some_and(|r| progress(r).drift.is_empty()))
+        .unwrap()
+        .to_owned();
     let (status, shown) = app
         .call(
             reqwest::Method::GET,
@@ -365,6 +535,7 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
         let s = &w.panopto.sessions[&id];
         (s.folder_id.clone(), s.name.clone())
     });
+    let writes_before = sim.counters().writes;
     let (status, body) = app
         .call(
             reqwest::Method::POST,
@@ -400,7 +571,18 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
             .count();
         assert_eq!(links, 1, "the replay made no second item");
     });
-    eprintln!("{audited} recordings audited, {wrong_room} recorded in the wrong room");
+    assert_eq!(
+        sim.counters().writes,
+        writes_before,
+        "the replay of an audited recording wrote nothing"
+    );
+    eprintln!(
+        "{audited} recordings audited, {wrong_room} recorded in the wrong room, {repaired} \
+         edits by hand repaired and {reported} reported, {} posted under the old name template \
+         and {} under the new",
+        old_rules.len(),
+        new_rules.len()
+    );
     assert_eq!(sim.counters().panopto.throttled, 0, "zero 429s");
     app.stop().await.unwrap();
 }

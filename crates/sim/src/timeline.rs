@@ -105,6 +105,18 @@ impl Timeline {
     pub fn pending(&self) -> usize {
         self.queue.len()
     }
+
+    /// Sessions a person is due to rename or move by hand, and when (a test picks which
+    /// course's rule to vary by them).
+    pub fn staff_edits_due(&self) -> Vec<(i64, String)> {
+        self.queue
+            .iter()
+            .filter_map(|((at, _), action)| match action {
+                Action::StaffEdit { session_id } => Some((*at, session_id.clone())),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// Apply everything due up to `now` (generating days as they start). Returns actions applied.

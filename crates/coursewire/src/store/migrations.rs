@@ -66,6 +66,11 @@ const SQLITE: &[Embedded] = &[
         "recording workflow",
         include_str!("../../migrations/sqlite/0011_recording_workflow.sql"),
     ),
+    (
+        12,
+        "workflow timings",
+        include_str!("../../migrations/sqlite/0012_workflow_timings.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -123,6 +128,11 @@ const POSTGRES: &[Embedded] = &[
         11,
         "recording workflow",
         include_str!("../../migrations/postgres/0011_recording_workflow.sql"),
+    ),
+    (
+        12,
+        "workflow timings",
+        include_str!("../../migrations/postgres/0012_workflow_timings.sql"),
     ),
 ];
 
@@ -200,5 +210,25 @@ mod tests {
         .await
         .expect("indexes");
         assert_eq!(indexes.len(), 3, "{indexes:?}");
+    }
+
+    /// Every SQL file of a backend's directory is embedded, in order: a file added without
+    /// its line here would never run.
+    #[test]
+    fn every_migration_file_is_embedded() {
+        for (backend, embedded) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(backend);
+            let mut files: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|f| f.ends_with(".sql"))
+                .collect();
+            files.sort();
+            let versions: Vec<i64> = embedded.iter().map(|(v, _, _)| *v).collect();
+            let numbered: Vec<i64> = files.iter().map(|f| f[..4].parse().unwrap()).collect();
+            assert_eq!(versions, numbered, "{backend}: {files:?}");
+        }
     }
 }

@@ -398,7 +398,8 @@ pub async fn advance(
         "to": p.state.as_str(),
         "input": input_label(&input),
         "commands": commands.iter().map(|c| &c.idempotency_key).collect::<Vec<_>>(),
-        "rule_version": plan.as_ref().map(|pl| &pl.rule_version),
+        // The rules it is published under (a posted recording keeps its own).
+        "rule_version": p.plan.as_ref().map(|pl| &pl.rule_version),
     });
     if let Some(m) = &matched {
         detail["match"] = serde_json::to_value(m).unwrap_or(Value::Null);

@@ -453,6 +453,14 @@ pub fn next(
         };
     }
 
+    // A posted recording keeps the plan it was posted under (students have seen its name and
+    // link): a rule change applies to every recording not posted yet, and a replay (which
+    // forgets the item) files a posted one again under the rules of the day.
+    let plan = match &p.plan {
+        Some(posted) if p.item.is_some() => posted.clone(),
+        _ => plan.clone(),
+    };
+    let plan = &plan;
     // Filing: wanted until the recording is in its folder under the current plan.
     let refile = p.plan.as_ref() != Some(plan)
         && p.plan.as_ref().is_some_and(|old| {
@@ -460,6 +468,9 @@ pub fn next(
         });
     if p.folder_id.is_none() || refile {
         if refile {
+            // A new generation: its grants are new rows, run again on the folder it ends in
+            // (a grant row of the old one is done and would not run).
+            p.generation += 1;
             p.folder_id = None;
             p.access.clear();
             if p.state > State::Detected && p.state < State::Parked {
@@ -838,6 +849,54 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_change_before_posting_refiles_and_grants_again() {
+        let m = Match::Matched(lecture(&["S1"]));
+        let (p, cmds) = run(
+            &[
+                saw("Recording", false),
+                filed("Recording"),
+                granted("S1", "Recording"),
+            ],
+            &plan(),
+            &m,
+        );
+        assert_eq!(p.state, State::Filed);
+        let first_grant = cmds
+            .iter()
+            .flatten()
+            .find(|c| c.step() == "grant")
+            .unwrap()
+            .idempotency_key("sess", 0);
+        let mut renamed = plan();
+        renamed.session_name = "BIO 101 S1 2025-11-03".into();
+        let n = next(
+            "sess",
+            Some(&p),
+            &Input::Seen(seen("Complete", false)),
+            None,
+            Some(&renamed),
+            &seen("Complete", false),
+        );
+        assert_eq!(steps(&n.commands), vec!["file"]);
+        let n = next(
+            "sess",
+            Some(&n.progress),
+            &Input::Done(Outcome::Filed {
+                folder_id: "f1".into(),
+            }),
+            None,
+            Some(&renamed),
+            &seen("Complete", false),
+        );
+        assert_eq!(steps(&n.commands), vec!["grant"]);
+        assert_ne!(
+            n.commands[0].idempotency_key("sess", n.progress.generation),
+            first_grant,
+            "a new row, so it runs"
+        );
+    }
+
+    #[test]
     fn a_session_moved_by_hand_after_its_audit_is_audited_again_once() {
         let p = Progress {
             state: State::Audited,
@@ -908,7 +967,8 @@ mod tests {
     }
 
     #[test]
-    fn a_new_name_template_refiles_and_a_deleted_session_is_withdrawn_with_its_item() {
+    fn a_new_name_template_refiles_a_posted_recording_on_replay_only_and_a_deleted_one_is_withdrawn()
+     {
         let p = Progress {
             state: State::Audited,
             lecture: Some(lecture(&["S1"])),
@@ -943,6 +1003,20 @@ mod tests {
             unreachable!()
         };
         assert_eq!(name, "BIO 101 S1 2025-11-03");
+        // Without a replay, a posted recording keeps the plan it was posted under.
+        let mut as_filed = seen("Complete", true);
+        as_filed.folder_id = Some("f1".into());
+        as_filed.name = plan().session_name;
+        let n = next(
+            "sess",
+            Some(&p),
+            &Input::Seen(as_filed.clone()),
+            None,
+            Some(&renamed),
+            &as_filed,
+        );
+        assert!(n.commands.is_empty());
+        assert_eq!(n.progress.plan, Some(plan()));
         let mut gone = seen("Complete", true);
         gone.deleted = true;
         let n = next(

@@ -1033,7 +1033,8 @@ pub async fn update_module_item(
         let role = changes::role_in(&w.uni, cid, ctx.caller.user_id);
         let origin = origin_for(&ctx, "PUT", role);
         changes::update_module_item(w, cid, mid, iid, patch, &origin, now)?;
-        w.writes.record("module_item.update", format!("{cid} {iid}"));
+        w.writes
+            .record("module_item.update", format!("{cid} {iid}"));
         let item = w.uni.module_items.get(iid).ok_or(ApiError::Internal)?;
         Ok(one(render::module_item(&w.uni, item, &ctx.origin)))
     })
@@ -1051,7 +1052,8 @@ pub async fn delete_module_item(
         let iid = id(&iid)?;
         let origin = origin_for(&ctx, "DELETE", None);
         changes::delete_module_item(w, cid, mid, iid, &origin, now)?;
-        w.writes.record("module_item.delete", format!("{cid} {iid}"));
+        w.writes
+            .record("module_item.delete", format!("{cid} {iid}"));
         let item = w.uni.module_items.get(iid).ok_or(ApiError::Internal)?;
         Ok(one(render::module_item(&w.uni, item, &ctx.origin)))
     })

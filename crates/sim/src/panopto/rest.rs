@@ -932,7 +932,8 @@ pub async fn remove_permissions(
                 }
             }
         }
-        w.writes.record(t.write("revoke"), format!("{} {pid}", t.id()));
+        w.writes
+            .record(t.write("revoke"), format!("{} {pid}", t.id()));
         Ok(StatusCode::OK.into_response())
     })
 }
