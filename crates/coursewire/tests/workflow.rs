@@ -576,6 +576,105 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
         writes_before,
         "the replay of an audited recording wrote nothing"
     );
+
+    // A student dropped from the section in Canvas loses access to its recording, and one
+    // added gains it, within the bound the README states (two simulated minutes: the Live
+    // Event, the processor, one roster sync).
+    let (course_id, section_id, dropped, added) = sim.with_world_read(|w| {
+        let u = &w.uni;
+        let lecture = w
+            .panopto
+            .lectures
+            .values()
+            .find(|l| l.session_id.as_deref() == Some(id.as_str()))
+            .unwrap();
+        let dropped = u
+            .enrollments
+            .iter()
+            .find(|e| {
+                e.section_id == lecture.section_id
+                    && e.kind == EnrollmentType::StudentEnrollment
+                    && e.state == EnrollmentState::Active
+            })
+            .unwrap();
+        let in_course: BTreeSet<u64> = u
+            .enrollments
+            .iter()
+            .filter(|e| e.course_id == lecture.course_id)
+            .map(|e| e.user_id)
+            .collect();
+        let added = u
+            .enrollments
+            .iter()
+            .find(|e| {
+                e.kind == EnrollmentType::StudentEnrollment && !in_course.contains(&e.user_id)
+            })
+            .unwrap()
+            .user_id;
+        (
+            lecture.course_id,
+            lecture.section_id,
+            (dropped.id, dropped.user_id),
+            added,
+        )
+    });
+    let canvas = reqwest::Client::new();
+    let changed_at = sim.clock().now_ms();
+    let r = canvas
+        .delete(format!(
+            "{base}/api/v1/courses/{course_id}/enrollments/{}?task=delete",
+            dropped.0
+        ))
+        .bearer_auth(CANVAS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let r = canvas
+        .post(format!("{base}/api/v1/sections/{section_id}/enrollments"))
+        .bearer_auth(CANVAS_TOKEN)
+        .form(&[
+            ("enrollment[user_id]", added.to_string()),
+            ("enrollment[type]", "StudentEnrollment".to_owned()),
+            ("enrollment[enrollment_state]", "active".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let seed = sim.with_world_read(|w| w.uni.seed);
+    let (gone, there) = (
+        sim::panopto::people::user_guid(seed, dropped.1),
+        sim::panopto::people::user_guid(seed, added),
+    );
+    let (mut lost_after, mut gained_after) = (None, None);
+    for _ in 0..600 {
+        let viewers = sim.with_world_read(|w| w.panopto.viewers(&id).unwrap().users);
+        let elapsed = sim.clock().now_ms() - changed_at;
+        if lost_after.is_none() && !viewers.contains(&gone) {
+            lost_after = Some(elapsed);
+        }
+        if gained_after.is_none() && viewers.contains(&there) {
+            gained_after = Some(elapsed);
+        }
+        if lost_after.is_some() && gained_after.is_some() {
+            break;
+        }
+        sim.clock().advance(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (lost_after, gained_after) = (
+        lost_after.expect("the dropped student lost access"),
+        gained_after.expect("the added student gained access"),
+    );
+    eprintln!(
+        "roster: dropped student lost access after {} s, added one gained it after {} s \
+         (simulated)",
+        lost_after / 1000,
+        gained_after / 1000
+    );
+    assert!(lost_after <= 120_000, "{lost_after} ms");
+    assert!(gained_after <= 120_000, "{gained_after} ms");
     eprintln!(
         "{audited} recordings audited, {wrong_room} recorded in the wrong room, {repaired} \
          edits by hand repaired and {reported} reported, {} posted under the old name template \
