@@ -551,6 +551,11 @@ async fn workflow_commands_are_one_row_per_key_shared_by_lease_and_fenced(db: Te
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].id, a[0].id);
     assert_eq!(taken[0].attempts, 2, "the take-over counts as an attempt");
+    assert!(
+        !store.renew_command(a[0].id, "a", 9_000).await.unwrap(),
+        "A, still running, learns it lost the command"
+    );
+    assert!(store.renew_command(a[0].id, "c", 3_500).await.unwrap());
     let mut report = entry("result-a");
     report.source = "workflow".into();
     assert!(

@@ -190,6 +190,16 @@ impl Store {
         Ok(rows)
     }
 
+    /// Extends `owner`'s lease on command `id` to `until_ms`; `false` once another process
+    /// holds it (it took the command over) or a re-arm took it back.
+    pub async fn renew_command(&self, id: i64, owner: &str, until_ms: i64) -> StoreResult<bool> {
+        let held = WORKFLOW_COMMAND
+            .renew(vec![id.into()], owner, until_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(held == 1)
+    }
+
     /// Marks command `id` done with `result` (JSON) and writes `report` (the result as the
     /// workflow's input) into the inbox, in one transaction, while `owner` holds it. `false`:
     /// the lease was lost (another process took the command over) and nothing was written.

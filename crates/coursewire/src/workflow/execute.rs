@@ -94,6 +94,19 @@ impl Executor {
             }
         };
         for row in &rows {
+            // A row of the batch may have waited past its lease behind the others (and been
+            // taken over): it runs only while it is still this executor's.
+            match self.renew(row.id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(command = row.id, "command taken over before it ran");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(command = row.id, error = %e, "command lease not renewed");
+                    continue;
+                }
+            }
             if let Err(e) = self.execute(row).await {
                 tracing::warn!(command = row.id, error = %e, "command result not recorded");
             }
@@ -110,7 +123,17 @@ impl Executor {
                 return self.give_up(row, &failure).await;
             }
         };
-        match self.targets.perform(&command).await {
+        // The lease is renewed while the command runs (a large section's roster can take
+        // minutes at Panopto's pace); once it cannot be, the command stops where it is and is
+        // left to its new holder, which re-reads before writing.
+        let performed = tokio::select! {
+            performed = self.targets.perform(&command) => performed,
+            () = self.hold(row.id) => {
+                tracing::info!(command = row.id, "command lease lost while running; stopped");
+                return Ok(());
+            }
+        };
+        match performed {
             Ok(outcome) => {
                 let result = serde_json::to_string(&outcome).unwrap_or_default();
                 let message = MessageInput::Done {
@@ -150,6 +173,34 @@ impl Executor {
                     .retry_command(row.id, &self.owner, failure.message(), next)
                     .await?;
                 Ok(())
+            }
+        }
+    }
+
+    /// Renews command `id`'s lease to a full lease from now; `false` when it is not ours.
+    async fn renew(&self, id: i64) -> crate::store::StoreResult<bool> {
+        let clock = &self.targets.clock;
+        let until = clock
+            .now_ms()
+            .saturating_add(clock.span_ms(self.settings.lease));
+        self.targets
+            .store
+            .renew_command(id, &self.owner, until)
+            .await
+    }
+
+    /// Resolves once command `id`'s lease can no longer be renewed (taken over, re-armed, or
+    /// the store unreachable: not provably ours); renews it every third of a lease.
+    async fn hold(&self, id: i64) {
+        loop {
+            tokio::time::sleep(self.settings.lease / 3).await;
+            match self.renew(id).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(command = id, error = %e, "command lease not renewed");
+                    return;
+                }
             }
         }
     }
