@@ -29,20 +29,10 @@ async fn a_killed_poller_resumes_from_its_cursor_and_reports_each_change_once(ba
     sim.clock().advance(Duration::from_secs(7 * 3600 + 30 * 60));
     sim.tick();
     let store = db.store().await;
-    let c = sim.config().clone();
-    let env = [
-        ("COURSEWIRE_CLOCK_FOLLOW", base.clone()),
-        ("COURSEWIRE_PANOPTO_URL", base.clone()),
-        ("COURSEWIRE_PANOPTO_CLIENT_ID", c.panopto_client_id.clone()),
-        (
-            "COURSEWIRE_PANOPTO_CLIENT_SECRET",
-            c.panopto_client_secret.clone(),
-        ),
-        ("COURSEWIRE_PANOPTO_USERNAME", c.panopto_username.clone()),
-        ("COURSEWIRE_PANOPTO_PASSWORD", c.panopto_password.clone()),
-        ("COURSEWIRE_PANOPTO_POLL_LEASE_SECONDS", "1".into()),
-    ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut env = common::teaching::panopto_env(&sim, &base);
+    env.push(("COURSEWIRE_CLOCK_FOLLOW".into(), base.clone()));
+    env.push(("COURSEWIRE_PANOPTO_POLL_LEASE_SECONDS".into(), "1".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let start = || ServeProcess::start(&db.url, ServeProcess::free_port(), &env);
 
     // 07:30 → 11:30 at 300×: 48 real seconds, the morning's lectures starting and ending.

@@ -14,32 +14,18 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Backend, TestApp, TestDb};
 use coursewire::rules::{RuleSet, Scope, stored as rules};
-use coursewire::sources::sis;
-use coursewire::store::{Store, WorkflowRow};
+use coursewire::store::WorkflowRow;
 use coursewire::workflow::steps::Progress;
-use sim::config::{PanoptoLimits, ThrottleClock};
+use sim::Simulator;
 use sim::university::{EnrollmentState, EnrollmentType};
-use sim::{SimConfig, Simulator};
 
 const ADMIN: &str = "workflow-test-admin-token";
 const CANVAS_TOKEN: &str = "workflow-test-canvas-token";
-
-fn sim_config(seed: u64) -> SimConfig {
-    let mut c = SimConfig::small(seed)
-        .paused()
-        .with_canvas_token(CANVAS_TOKEN);
-    c.panopto_limits = PanoptoLimits {
-        clock: ThrottleClock::Simulated,
-        ..PanoptoLimits::default()
-    };
-    c
-}
 
 /// The service with Panopto and Canvas pointed at the simulator.
 async fn service(db: TestDb, sim: &Simulator, base: &str) -> TestApp {
@@ -75,17 +61,6 @@ async fn service(db: TestDb, sim: &Simulator, base: &str) -> TestApp {
     .await
 }
 
-async fn import(sim: &Simulator, store: &Store, dir: &Path) {
-    for file in sim::timetable::FILES {
-        std::fs::write(dir.join(file), sim.timetable_csv(file).unwrap()).unwrap();
-    }
-    let files = sis::collect(&[dir.to_owned()]).unwrap();
-    let summary = sis::import(store, &files, false, sim.clock().now_ms())
-        .await
-        .unwrap();
-    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
-}
-
 fn progress(row: &WorkflowRow) -> Progress {
     serde_json::from_str(&row.progress).unwrap()
 }
@@ -94,7 +69,7 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;
     };
-    let (sim, base) = common::serve_sim(sim_config(61)).await;
+    let (sim, base) = common::serve_sim(common::teaching::sim_config(61, CANVAS_TOKEN)).await;
     let mut faults = sim.faults();
     faults.panopto.wrong_room_probability = 0.1;
     faults.panopto.staff_edit_probability = 0.2;
@@ -106,7 +81,7 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
     sim.subscribe(&format!("{}/hooks/canvas", app.base), true);
     let store = app.db.store().await;
     let dir = tempfile::tempdir().unwrap();
-    import(&sim, &store, dir.path()).await;
+    common::teaching::import(&sim, &store, dir.path()).await;
 
     let day_start = sim.clock().now_ms();
     // The course of the day's first session a person will edit only reports drift; the
@@ -173,43 +148,7 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
         }
     }
     sim.clock().pause();
-    // What was asked before the pause runs out on the paused clock.
-    let mut settled = false;
-    for _ in 0..600 {
-        let pending = store.inbox_depth().await.unwrap().pending;
-        let commands = store.command_counts().await.unwrap();
-        let open = commands
-            .iter()
-            .filter(|(_, status, _)| status == "pending")
-            .map(|(_, _, n)| n)
-            .sum::<i64>();
-        // Live Events still queued in the simulator (an enrollment change of the day's last
-        // minutes) and the executor's next look both wait on the simulator's clock.
-        let deliveries = sim.counters().live_events.pending;
-        if pending == 0 && open == 0 && deliveries == 0 {
-            settled = true;
-            break;
-        }
-        sim.clock().advance(Duration::from_secs(1));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let counts = store.command_counts().await.unwrap();
-    if !settled || counts.iter().any(|(_, status, _)| status == "failed") {
-        for row in store.workflows(None).await.unwrap().iter().take(3) {
-            for c in store.commands_of(&row.recording_id).await.unwrap() {
-                eprintln!(
-                    "{} {} {} attempts {}: {:?} {:?}",
-                    c.recording_id, c.step, c.status, c.attempts, c.last_error, c.result
-                );
-            }
-        }
-    }
-    assert!(settled, "the workflow did not settle: {counts:?}");
-    assert!(
-        counts.iter().all(|(_, status, _)| status != "failed"),
-        "failed commands: {counts:?}"
-    );
-
+    common::teaching::settle(&sim, &store).await;
     let rows: BTreeMap<String, WorkflowRow> = store
         .workflows(None)
         .await
@@ -224,15 +163,6 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
         .into_iter()
         .map(|r| (r.entity.id.as_str().to_owned(), r.state))
         .collect();
-    let quarantined: Vec<String> = store
-        .inbox_after(0, 1_000_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.status_reason.is_some() && r.source != "canvas")
-        .map(|r| format!("{:?} {:?} {:?}", r.subject, r.status, r.status_reason))
-        .collect();
-    assert!(quarantined.is_empty(), "{quarantined:#?}");
     let now = sim.clock().now_ms();
     let (mut audited, mut wrong_room) = (0, 0);
     let (mut repaired, mut reported) = (0, 0);
@@ -285,9 +215,7 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
                 catalog.get(session_id)
             );
             let l = progress.lecture.as_ref().unwrap();
-            let section = u.sections.get(lecture.section_id).unwrap();
             let course = u.courses.get(lecture.course_id).unwrap();
-            let sis_section = section.sis_section_id.clone().unwrap();
             if let Some(edit) = &session.staff_edit {
                 assert!(
                     progress.drift_found >= 1,
@@ -325,99 +253,8 @@ async fn a_teaching_day_is_filed_shared_posted_and_audited(backend: Backend) {
             } else {
                 old_rules.push((session_id.clone(), row.posted_at_ms.unwrap()));
             }
-            let folder = p.folders.get(&session.folder_id).unwrap();
-            assert_eq!(
-                folder.external_id.as_deref(),
-                Some(format!("coursewire:section:{sis_section}").as_str()),
-                "{session_id}"
-            );
-            assert_eq!(
-                folder.parent.as_deref(),
-                p.course_folders.get(&course.id).map(String::as_str),
-                "{session_id}"
-            );
-            let date = if dated {
-                lecture.date.format("%Y-%m-%d")
-            } else {
-                lecture.date.format("%a %d %b")
-            };
-            let name = format!("{} {} — {date}", course.course_code, sis_section);
-            assert_eq!(
-                session.name, name,
-                "{session_id} under {}",
-                plan.rule_version
-            );
-            // Viewers: exactly the section's students, TAs and teachers (enrolled and not gone).
-            let roster: BTreeSet<String> = u
-                .enrollments
-                .iter()
-                .filter(|e| e.section_id == section.id)
-                .filter(|e| {
-                    matches!(
-                        e.state,
-                        EnrollmentState::Active
-                            | EnrollmentState::Invited
-                            | EnrollmentState::CreationPending
-                    )
-                })
-                .filter(|e| {
-                    matches!(
-                        e.kind,
-                        EnrollmentType::StudentEnrollment
-                            | EnrollmentType::TaEnrollment
-                            | EnrollmentType::TeacherEnrollment
-                    )
-                })
-                .map(|e| sim::panopto::people::user_guid(u.seed, e.user_id))
-                .collect();
-            let viewers = p.viewers(session_id).unwrap();
-            assert_eq!(viewers.audience, "restricted");
-            if viewers.users != roster {
-                let by_guid = sim::panopto::people::users_by_guid(u);
-                let odd: Vec<String> = viewers
-                    .users
-                    .symmetric_difference(&roster)
-                    .map(|g| {
-                        let who = by_guid.get(g);
-                        let enrolled: Vec<String> = u
-                            .enrollments
-                            .iter()
-                            .filter(|e| Some(e.user_id) == who.map(|w| w.canvas_id))
-                            .filter(|e| e.course_id == course.id)
-                            .map(|e| format!("{:?} {:?} in {}", e.kind, e.state, e.section_id))
-                            .collect();
-                        format!("{g} {:?} {enrolled:?}", who.map(|w| &w.key))
-                    })
-                    .collect();
-                panic!(
-                    "{session_id}: viewers differ from roster of {}: {odd:#?}",
-                    section.id
-                );
-            }
-            // One published item linking it in the course's recordings module.
-            let module = u
-                .modules
-                .iter()
-                .find(|m| {
-                    m.course_id == course.id
-                        && m.name == "Lecture recordings"
-                        && m.workflow_state == "active"
-                })
-                .unwrap_or_else(|| panic!("{session_id}: no recordings module"));
-            assert!(module.published);
-            let links: Vec<_> = u
-                .module_items
-                .iter()
-                .filter(|i| i.workflow_state == "active")
-                .filter(|i| {
-                    i.external_url
-                        .as_deref()
-                        .is_some_and(|x| x.ends_with(&format!("id={session_id}")))
-                })
-                .collect();
-            assert_eq!(links.len(), 1, "{session_id}: module items");
-            assert_eq!(links[0].module_id, module.id);
-            assert!(links[0].published);
+            let date = if dated { "%Y-%m-%d" } else { "%a %d %b" };
+            common::teaching::assert_published(w, session_id, lecture, date);
             audited += 1;
         }
     });

@@ -3,6 +3,8 @@
 //! the real service on port 0.
 #![allow(dead_code)]
 
+pub mod teaching;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock};
