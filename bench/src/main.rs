@@ -29,6 +29,9 @@ enum Scenario {
     /// A simulated teaching day of Panopto polling: requests per hour against the limits,
     /// 429s, delay from a change in Panopto to its change event.
     Panopto(scenarios::panopto::Args),
+    /// A simulated teaching day with the recording workflow: Panopto Complete → Canvas item
+    /// latency, requests per recording, 429s.
+    Lectures(scenarios::lectures::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +46,9 @@ fn main() -> anyhow::Result<()> {
                 .await
                 .map(serde_json::to_value),
             Scenario::Panopto(args) => scenarios::panopto::run(args)
+                .await
+                .map(serde_json::to_value),
+            Scenario::Lectures(args) => scenarios::lectures::run(args)
                 .await
                 .map(serde_json::to_value),
         }

@@ -156,11 +156,22 @@ pub async fn start_service_on(
     anyhow::bail!("coursewire did not become ready")
 }
 
-/// Percentile of sorted samples (nearest rank).
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+/// Percentile of sorted samples (nearest rank), as the demo reports them.
+pub use coursewire::demo::summary::percentile;
+
+/// The most counted in any sliding window of `span_ms`, from cumulative `(time, count)`
+/// samples in time order (measured to within the sampling step).
+pub fn busiest(samples: &[(i64, u64)], span_ms: i64) -> u64 {
+    samples
+        .iter()
+        .map(|(t, n)| {
+            let before = samples
+                .iter()
+                .rev()
+                .find(|(u, _)| *u <= t - span_ms)
+                .map_or(samples[0].1, |(_, m)| *m);
+            n - before
+        })
+        .max()
+        .unwrap_or(0)
 }

@@ -3,5 +3,6 @@
 pub mod api_calls;
 pub mod e2e;
 pub mod ingest;
+pub mod lectures;
 pub mod panopto;
 pub mod quota;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sim::config::{PanoptoLimits, ThrottleClock};
 use sim::{Scale, SimConfig, Simulator};
 
-use crate::support::{BenchDb, percentile, start_service_on};
+use crate::support::{BenchDb, busiest, percentile, start_service_on};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -92,23 +92,8 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
     samples.push((sim.clock().now_ms(), counters.requests));
     let _ = stop.send(());
 
-    // Busiest sliding hour and minute.
-    let in_window = |span: i64| {
-        samples
-            .iter()
-            .map(|(t, n)| {
-                let before = samples
-                    .iter()
-                    .rev()
-                    .find(|(u, _)| *u <= t - span)
-                    .map_or(samples[0].1, |(_, m)| *m);
-                n - before
-            })
-            .max()
-            .unwrap_or(0)
-    };
-    let busiest_hour = in_window(3_600_000);
-    let busiest_minute = in_window(60_000);
+    let busiest_hour = busiest(&samples, 3_600_000);
+    let busiest_minute = busiest(&samples, 60_000);
     let total = counters.requests - samples[0].1;
     let mean_hour = total as f64 / args.hours as f64;
 

@@ -149,6 +149,9 @@ impl Metrics {
     pub fn set_panopto_api(&self, client: &panopto::client::PanoptoClient) {
         let health = client.tokens().health();
         let counts = client.counts();
+        // Requests let through by the pacer, per priority class: the workflow's writes and
+        // the reads they need, beside the poller's.
+        let admitted = client.pacer().admitted();
         let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         for (measure, value) in [
             (
@@ -164,6 +167,9 @@ impl Metrics {
             ("retries", to_i64(counts.retries)),
             ("throttled", to_i64(counts.throttled)),
             ("server_errors", to_i64(counts.server_errors)),
+            ("admitted_write", to_i64(admitted[0])),
+            ("admitted_poll", to_i64(admitted[1])),
+            ("admitted_backfill", to_i64(admitted[2])),
         ] {
             set_measure(&self.panopto_api, measure, value);
         }

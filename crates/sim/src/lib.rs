@@ -23,7 +23,7 @@
 //! |---|---|
 //! | `GET /_sim` | seed, scale, paths, counts |
 //! | `GET/POST /_sim/clock` | read; `{"advance_seconds":N}`, `{"set":"ISO"}`, `{"pause":bool}`, `{"speed":X}` |
-//! | `GET /_sim/counters` | requests, cost units and throttles per token and endpoint; Live Events emitted/attempts/delivered/duplicated/dropped; Panopto requests and 429s; lectures; timeline |
+//! | `GET /_sim/counters` | requests, cost units and throttles per token and endpoint; Live Events emitted/attempts/delivered/duplicated/dropped; Panopto requests and 429s; lectures; timeline; `writes` (every write through the APIs by operation and target: `folder.create`, `session.move`, `module_item.create`, …) |
 //! | `GET/PUT /_sim/faults` | [`Faults`]: `canvas.{legacy_throttle_status, api_outage}`, `live_events.{duplicate_probability, reorder_probability, reorder_max_delay_seconds, drop_probability, outage}`, `panopto.{broken_recorder_rooms, recorders[{room_id, problem: faulted\|offline, from, until}], late_processing_*, late_captions_*, captions_never_probability, captions_late_folders, captions_never_folders, wrong_room_probability, staff_edit_*, outage{from, until}}` ([`panopto::faults`]); a bad value is refused with 400 and changes nothing |
 //! | `GET /_sim/ground_truth` | [`GroundTruth`] at the current simulated time |
 //! | `GET /_sim/ground_truth` `lectures` | every section meeting on every date reached: room, recorder, expected and actual outcome, session ([`panopto::lectures`]) |

@@ -170,6 +170,17 @@ pub struct StoredEntity {
 }
 
 impl StoredEntity {
+    /// A text parent worth an index, for kinds whose parent is no Canvas integer: a
+    /// meeting's room, a SIS enrollment's section.
+    pub fn parent_key(&self) -> Option<&str> {
+        let key = match self.entity.kind {
+            EntityKind::Meeting => "room_id",
+            EntityKind::SisEnrollment => "section_id",
+            _ => return None,
+        };
+        self.state.get(key).and_then(Value::as_str)
+    }
+
     /// Parent ids worth an index (rosters by section, everything by course).
     pub fn course_id(&self) -> Option<i64> {
         match self.entity.kind {

@@ -71,6 +71,11 @@ const SQLITE: &[Embedded] = &[
         "workflow timings",
         include_str!("../../migrations/sqlite/0012_workflow_timings.sql"),
     ),
+    (
+        13,
+        "catalog parent key",
+        include_str!("../../migrations/sqlite/0013_catalog_parent_key.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -133,6 +138,11 @@ const POSTGRES: &[Embedded] = &[
         12,
         "workflow timings",
         include_str!("../../migrations/postgres/0012_workflow_timings.sql"),
+    ),
+    (
+        13,
+        "catalog parent key",
+        include_str!("../../migrations/postgres/0013_catalog_parent_key.sql"),
     ),
 ];
 
@@ -209,7 +219,7 @@ mod tests {
         .fetch_all(&pool)
         .await
         .expect("indexes");
-        assert_eq!(indexes.len(), 3, "{indexes:?}");
+        assert_eq!(indexes.len(), 4, "{indexes:?}"); // course, section, user (0007), parent key (0013)
     }
 
     /// Every SQL file of a backend's directory is embedded, in order: a file added without

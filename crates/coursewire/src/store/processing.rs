@@ -127,6 +127,10 @@ pub struct ChangeEventRow {
 /// Lanes per claim or read statement, well below both backends' parameter limits.
 const LANES_PER_STATEMENT: usize = 500;
 
+/// Live entities of a kind under a parent key (its index: `catalog_by_parent_key`).
+pub(super) const ENTITIES_UNDER: &str =
+    "SELECT * FROM catalog_entities WHERE kind = $1 AND parent_key = $2 AND NOT deleted";
+
 /// The first pending rows of a subject lane, in the order the processor applies events.
 const HEAD_OF_SUBJECT: &str = "SELECT * FROM inbox WHERE status = 'pending' AND subject = $1 \
      ORDER BY COALESCE(event_time, received_at), dedup_key LIMIT $2";
@@ -553,28 +557,26 @@ impl ProcessingTx {
     /// Live entities of `kind` as this transaction sees them, unlocked (the workflow's reads of
     /// the timetable and the SIS rows around a recording). `id_prefix` narrows them to ids
     /// starting with it (`S1:` for a section's SIS enrollments).
-    pub async fn read_entities(
+    pub async fn read_entities(&mut self, kind: EntityKind) -> StoreResult<Vec<StoredEntity>> {
+        let rows: Vec<EntityRecord> =
+            sql("SELECT * FROM catalog_entities WHERE kind = $1 AND NOT deleted")
+                .bind(kind.as_str())
+                .fetch_all(&mut self.tx)
+                .await?;
+        rows.into_iter().map(StoredEntity::try_from).collect()
+    }
+
+    /// Live entities of `kind` under `parent` ([`StoredEntity::parent_key`]), by its index.
+    pub async fn read_entities_under(
         &mut self,
         kind: EntityKind,
-        id_prefix: Option<&str>,
+        parent: &str,
     ) -> StoreResult<Vec<StoredEntity>> {
-        let rows: Vec<EntityRecord> = match id_prefix {
-            None => {
-                sql("SELECT * FROM catalog_entities WHERE kind = $1 AND NOT deleted")
-                    .bind(kind.as_str())
-                    .fetch_all(&mut self.tx)
-                    .await?
-            }
-            Some(prefix) => {
-                // Not a range on the key: PostgreSQL's collation may order `:` otherwise.
-                sql("SELECT * FROM catalog_entities WHERE kind = $1 \
-                     AND SUBSTR(id, 1, LENGTH($2)) = $2 AND NOT deleted")
-                .bind(kind.as_str())
-                .bind(prefix)
-                .fetch_all(&mut self.tx)
-                .await?
-            }
-        };
+        let rows: Vec<EntityRecord> = sql(ENTITIES_UNDER)
+            .bind(kind.as_str())
+            .bind(parent)
+            .fetch_all(&mut self.tx)
+            .await?;
         rows.into_iter().map(StoredEntity::try_from).collect()
     }
 
@@ -593,13 +595,14 @@ impl ProcessingTx {
     pub async fn save_entity(&mut self, entity: &StoredEntity, now_ms: i64) -> StoreResult<()> {
         sql(
             "INSERT INTO catalog_entities (kind, id, state, deleted, version_time, version_tie, \
-               sequence, course_id, section_id, user_id, written_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+               sequence, course_id, section_id, user_id, written_at, parent_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, \
                deleted = excluded.deleted, version_time = excluded.version_time, \
                version_tie = excluded.version_tie, sequence = excluded.sequence, \
                course_id = excluded.course_id, section_id = excluded.section_id, \
-               user_id = excluded.user_id, written_at = excluded.written_at",
+               user_id = excluded.user_id, written_at = excluded.written_at, \
+               parent_key = excluded.parent_key",
         )
         .bind(entity.entity.kind.as_str())
         .bind(entity.entity.id.as_str())
@@ -612,6 +615,7 @@ impl ProcessingTx {
         .bind(entity.section_id())
         .bind(entity.user_id())
         .bind(now_ms)
+        .bind(entity.parent_key())
         .execute(&mut self.tx)
         .await?;
         Ok(())

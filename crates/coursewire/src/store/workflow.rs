@@ -331,18 +331,17 @@ impl Store {
 
 /// The executor's reads of the catalog and its Panopto user cache.
 impl Store {
-    /// Live entities of `kind` whose id starts with `prefix` (a section's SIS enrollments).
-    pub async fn catalog_with_prefix(
+    /// Live entities of `kind` under `parent` (a section's SIS enrollments).
+    pub async fn catalog_under(
         &self,
         kind: EntityKind,
-        prefix: &str,
+        parent: &str,
     ) -> StoreResult<Vec<StoredEntity>> {
-        let rows: Vec<EntityRecord> = sql("SELECT * FROM catalog_entities WHERE kind = $1 \
-             AND SUBSTR(id, 1, LENGTH($2)) = $2 AND NOT deleted")
-        .bind(kind.as_str())
-        .bind(prefix)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<EntityRecord> = sql(super::processing::ENTITIES_UNDER)
+            .bind(kind.as_str())
+            .bind(parent)
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(StoredEntity::try_from).collect()
     }
 

@@ -6,7 +6,7 @@
 //! (`edu.coursewire.recording.<state>` on `recording/<id>`, the recording's next sequence) and
 //! one audit row saying what moved it and why.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -168,18 +168,31 @@ fn utc_date(ms: i64) -> NaiveDate {
         .date_naive()
 }
 
-/// The timetable around `session`: the days it touches, a day either side (local dates
-/// differ from UTC's by less than one).
+/// The timetable around `session` as matching needs it: the rooms of its recorder and of
+/// the recorder it was scheduled on, those rooms' meetings (by the catalog's room index),
+/// their sections, on the days it touches and a day either side (local dates differ from
+/// UTC's by less than one).
 pub async fn timetable(tx: &mut ProcessingTx, session: &Session) -> StoreResult<Timetable> {
-    let room_of_recorder = tx
-        .read_entities(EntityKind::RoomRecorder, None)
-        .await?
-        .iter()
-        .map(|r| (r.entity.id.as_str().to_owned(), text(r, "external_id")))
-        .collect();
-    let meetings = tx.read_entities(EntityKind::Meeting, None).await?;
-    let cancellations = tx.read_entities(EntityKind::Cancellation, None).await?;
-    let sections = tx.read_entities(EntityKind::SisSection, None).await?;
+    let mut room_of_recorder = BTreeMap::new();
+    for recorder in [&session.recorder_id, &session.scheduled_recorder_id]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(r) = read_sis(tx, EntityKind::RoomRecorder, recorder).await? {
+            room_of_recorder.insert(recorder.clone(), text(&r, "external_id"));
+        }
+    }
+    let rooms: BTreeSet<String> = room_of_recorder.values().cloned().collect();
+    let mut meetings = Vec::new();
+    for room in &rooms {
+        meetings.extend(tx.read_entities_under(EntityKind::Meeting, room).await?);
+    }
+    let section_ids: BTreeSet<String> = meetings.iter().map(|m| text(m, "section_id")).collect();
+    let mut sections = Vec::new();
+    for id in &section_ids {
+        sections.extend(read_sis(tx, EntityKind::SisSection, id).await?);
+    }
+    let cancellations = tx.read_entities(EntityKind::Cancellation).await?;
     let rows = TimetableRows {
         meetings: &meetings,
         cancellations: &cancellations,
@@ -188,7 +201,7 @@ pub async fn timetable(tx: &mut ProcessingTx, session: &Session) -> StoreResult<
     let from = utc_date(session.start_ms) - Duration::days(1);
     let to = utc_date(session.end_ms) + Duration::days(1);
     let cross_listed_into = tx
-        .read_entities(EntityKind::SisCrossListing, None)
+        .read_entities(EntityKind::SisCrossListing)
         .await?
         .iter()
         .filter(|x| text(x, "status") == "active")
@@ -217,7 +230,7 @@ async fn facts(tx: &mut ProcessingTx, lecture: &Lecture) -> StoreResult<(Facts, 
     };
     let mut instructor = String::new();
     for e in tx
-        .read_entities(EntityKind::SisEnrollment, Some(&format!("{section_id}:")))
+        .read_entities_under(EntityKind::SisEnrollment, &section_id)
         .await?
     {
         if text(&e, "role") == "teacher"

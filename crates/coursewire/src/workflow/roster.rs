@@ -83,9 +83,8 @@ pub async fn members(store: &Store, sis_section_id: &str) -> StoreResult<Vec<Mem
             }
         }
         None => {
-            let prefix = format!("{sis_section_id}:");
             for e in store
-                .catalog_with_prefix(EntityKind::SisEnrollment, &prefix)
+                .catalog_under(EntityKind::SisEnrollment, sis_section_id)
                 .await?
             {
                 let (Some(role), Some("active")) =
