@@ -98,7 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let pending = store.inbox_depth().await?.pending;
         quiet = if pending == 0 { quiet + 1 } else { 0 };
-        if warm_up.elapsed().as_secs() % 30 == 0 {
+        if warm_up.elapsed().as_secs().is_multiple_of(30) {
             eprintln!("warm-up: {pending} inbox rows pending");
         }
     }
