@@ -112,6 +112,14 @@ pub async fn settle(sim: &Simulator, store: &Store) {
 /// by the default template with its date in `date_format`, viewable by exactly the section's
 /// roster, and linked by one published item in the course's "Lecture recordings" module.
 pub fn assert_published(w: &World, session_id: &str, lecture: &Lecture, date_format: &str) {
+    assert_filed_and_posted(w, session_id, lecture, date_format);
+    if let Some(differs) = viewers_differ(w, session_id, lecture) {
+        panic!("{differs}");
+    }
+}
+
+/// [`assert_published`] without the viewers: the folder, the name and the one item.
+pub fn assert_filed_and_posted(w: &World, session_id: &str, lecture: &Lecture, date_format: &str) {
     let u = &w.uni;
     let p = &w.panopto;
     let session = &p.sessions[session_id];
@@ -136,6 +144,39 @@ pub fn assert_published(w: &World, session_id: &str, lecture: &Lecture, date_for
         lecture.date.format(date_format)
     );
     assert_eq!(session.name, name, "{session_id}");
+    // One published item linking it in the course's recordings module.
+    let module = u
+        .modules
+        .iter()
+        .find(|m| {
+            m.course_id == course.id
+                && m.name == "Lecture recordings"
+                && m.workflow_state == "active"
+        })
+        .unwrap_or_else(|| panic!("{session_id}: no recordings module"));
+    assert!(module.published);
+    let links: Vec<_> = u
+        .module_items
+        .iter()
+        .filter(|i| i.workflow_state == "active")
+        .filter(|i| {
+            i.external_url
+                .as_deref()
+                .is_some_and(|x| x.ends_with(&format!("id={session_id}")))
+        })
+        .collect();
+    assert_eq!(links.len(), 1, "{session_id}: module items");
+    assert_eq!(links[0].module_id, module.id);
+    assert!(links[0].published);
+}
+
+/// How the session's viewers (the simulator's answer) differ from the section's roster, if
+/// they do: the section's students, TAs and teachers, enrolled and not gone.
+pub fn viewers_differ(w: &World, session_id: &str, lecture: &Lecture) -> Option<String> {
+    let u = &w.uni;
+    let p = &w.panopto;
+    let section = u.sections.get(lecture.section_id).unwrap();
+    let course = u.courses.get(lecture.course_id).unwrap();
     // Viewers: exactly the section's students, TAs and teachers (enrolled and not gone).
     let roster: BTreeSet<String> = u
         .enrollments
@@ -178,33 +219,10 @@ pub fn assert_published(w: &World, session_id: &str, lecture: &Lecture, date_for
                 format!("{g} {:?} {enrolled:?}", who.map(|w| &w.key))
             })
             .collect();
-        panic!(
+        return Some(format!(
             "{session_id}: viewers differ from roster of {}: {odd:#?}",
             section.id
-        );
+        ));
     }
-    // One published item linking it in the course's recordings module.
-    let module = u
-        .modules
-        .iter()
-        .find(|m| {
-            m.course_id == course.id
-                && m.name == "Lecture recordings"
-                && m.workflow_state == "active"
-        })
-        .unwrap_or_else(|| panic!("{session_id}: no recordings module"));
-    assert!(module.published);
-    let links: Vec<_> = u
-        .module_items
-        .iter()
-        .filter(|i| i.workflow_state == "active")
-        .filter(|i| {
-            i.external_url
-                .as_deref()
-                .is_some_and(|x| x.ends_with(&format!("id={session_id}")))
-        })
-        .collect();
-    assert_eq!(links.len(), 1, "{session_id}: module items");
-    assert_eq!(links[0].module_id, module.id);
-    assert!(links[0].published);
+    None
 }
