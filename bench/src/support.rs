@@ -175,3 +175,34 @@ pub fn busiest(samples: &[(i64, u64)], span_ms: i64) -> u64 {
         .max()
         .unwrap_or(0)
 }
+
+/// The simulator at `scale`, paused at 06:00 of its first day, Panopto's limits counted in
+/// simulated time, served over loopback; its base URL. `config` adjusts it first.
+pub async fn teaching_day_sim(
+    scale: sim::Scale,
+    seed: u64,
+    config: impl FnOnce(sim::SimConfig) -> sim::SimConfig,
+) -> anyhow::Result<(sim::Simulator, String)> {
+    let mut c = config(sim::SimConfig::new(scale, seed).paused());
+    c.panopto_limits = sim::config::PanoptoLimits {
+        clock: sim::config::ThrottleClock::Simulated,
+        ..sim::config::PanoptoLimits::default()
+    };
+    let sim = sim::Simulator::new(c)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(sim.clone().serve(listener, std::future::pending()));
+    sim.clock().advance(Duration::from_secs(6 * 3600));
+    sim.tick();
+    Ok((sim, base))
+}
+
+/// Points the service's Panopto client at the simulator (its URL and API client).
+pub fn use_sim_panopto(cfg: &mut Config, sim: &sim::Simulator, base: &str) {
+    let c = sim.config();
+    cfg.panopto.url = base.to_owned();
+    cfg.panopto.client_id = c.panopto_client_id.clone();
+    cfg.panopto.client_secret = coursewire::config::Secret::new(c.panopto_client_secret.clone());
+    cfg.panopto.username = c.panopto_username.clone();
+    cfg.panopto.password = coursewire::config::Secret::new(c.panopto_password.clone());
+}

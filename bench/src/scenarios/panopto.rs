@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sim::config::{PanoptoLimits, ThrottleClock};
-use sim::{Scale, SimConfig, Simulator};
+use sim::Scale;
 
-use crate::support::{BenchDb, busiest, percentile, start_service_on};
+use crate::support::{
+    BenchDb, busiest, percentile, start_service_on, teaching_day_sim, use_sim_panopto,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -41,27 +42,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Value> {
-    let mut config = SimConfig::new(args.scale, args.seed).paused();
-    config.panopto_limits = PanoptoLimits {
-        clock: ThrottleClock::Simulated,
-        ..PanoptoLimits::default()
-    };
-    let sim = Simulator::new(config)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(sim.clone().serve(listener, std::future::pending()));
-    sim.clock().advance(Duration::from_secs(6 * 3600));
-    sim.tick();
+    let (sim, base) = teaching_day_sim(args.scale, args.seed, |c| c).await?;
     let db = BenchDb::new(&args.store, &args.postgres_url).await?;
-    let c = sim.config().clone();
     let interval = args.interval_seconds;
     let (_addr, stop) = start_service_on(&db.url, std::sync::Arc::new(sim.clock()), |cfg| {
-        cfg.panopto.url = base.clone();
-        cfg.panopto.client_id = c.panopto_client_id.clone();
-        cfg.panopto.client_secret =
-            coursewire::config::Secret::new(c.panopto_client_secret.clone());
-        cfg.panopto.username = c.panopto_username.clone();
-        cfg.panopto.password = coursewire::config::Secret::new(c.panopto_password.clone());
+        use_sim_panopto(cfg, &sim, &base);
         cfg.panopto.poll.interval_seconds = interval;
         cfg.panopto.poll.lease_seconds = 10;
     })

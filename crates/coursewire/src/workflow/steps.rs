@@ -663,6 +663,28 @@ mod tests {
         (Input::Done(done), seen(state, false))
     }
 
+    /// A recording of S1 filed, shared, posted and audited under [`plan`].
+    fn audited() -> Progress {
+        Progress {
+            state: State::Audited,
+            lecture: Some(lecture(&["S1"])),
+            parked: None,
+            plan: Some(plan()),
+            folder_id: Some("f1".into()),
+            access: ["S1".to_owned()].into(),
+            captions: true,
+            complete: true,
+            item: Some(item()),
+            drift: vec![],
+            failure: None,
+            generation: 0,
+            repairs: 0,
+            drift_found: 0,
+            ready_at_ms: None,
+            posted_at_ms: None,
+        }
+    }
+
     fn steps(commands: &[Command]) -> Vec<&'static str> {
         commands.iter().map(Command::step).collect()
     }
@@ -804,21 +826,8 @@ mod tests {
     fn drift_is_repaired_or_only_reported_per_rule() {
         let mut p = Progress {
             state: State::Posted,
-            lecture: Some(lecture(&["S1"])),
-            parked: None,
-            plan: Some(plan()),
-            folder_id: Some("f1".into()),
-            access: ["S1".to_owned()].into(),
             captions: false,
-            complete: true,
-            item: Some(item()),
-            drift: vec![],
-            failure: None,
-            generation: 0,
-            repairs: 0,
-            drift_found: 0,
-            ready_at_ms: None,
-            posted_at_ms: None,
+            ..audited()
         };
         let drift = Input::Done(Outcome::Audited {
             drift: vec!["moved to folder x by a person".into()],
@@ -898,24 +907,7 @@ mod tests {
 
     #[test]
     fn a_session_moved_by_hand_after_its_audit_is_audited_again_once() {
-        let p = Progress {
-            state: State::Audited,
-            lecture: Some(lecture(&["S1"])),
-            parked: None,
-            plan: Some(plan()),
-            folder_id: Some("f1".into()),
-            access: ["S1".to_owned()].into(),
-            captions: true,
-            complete: true,
-            item: Some(item()),
-            drift: vec![],
-            failure: None,
-            generation: 0,
-            repairs: 0,
-            drift_found: 0,
-            ready_at_ms: None,
-            posted_at_ms: None,
-        };
+        let p = audited();
         let mut as_filed = seen("Complete", true);
         as_filed.folder_id = Some("f1".into());
         as_filed.name = plan().session_name;
@@ -969,24 +961,7 @@ mod tests {
     #[test]
     fn a_new_name_template_refiles_a_posted_recording_on_replay_only_and_a_deleted_one_is_withdrawn()
      {
-        let p = Progress {
-            state: State::Audited,
-            lecture: Some(lecture(&["S1"])),
-            parked: None,
-            plan: Some(plan()),
-            folder_id: Some("f1".into()),
-            access: ["S1".to_owned()].into(),
-            captions: true,
-            complete: true,
-            item: Some(item()),
-            drift: vec![],
-            failure: None,
-            generation: 0,
-            repairs: 0,
-            drift_found: 0,
-            ready_at_ms: None,
-            posted_at_ms: None,
-        };
+        let p = audited();
         let mut renamed = plan();
         renamed.session_name = "BIO 101 S1 2025-11-03".into();
         renamed.rule_version = "root@2".into();
